@@ -1,0 +1,1 @@
+"""One module per experiment: specs in, records and tables out. The CLI only calls these."""

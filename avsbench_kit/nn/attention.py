@@ -1,0 +1,100 @@
+"""The one attention primitive of the project's own models.
+
+Every attention in avsbench_kit and baselines goes through :func:`attend`. On the fast path it is
+a single ``F.scaled_dot_product_attention`` call (softmax) or two matmuls and a sigmoid (sigmoid
+attention has no fused kernel). While an observer is registered (the probes do that), it computes
+the explicit probabilities with :func:`attention_probabilities`, hands them to the observers and
+uses them for the output, so what is recorded is exactly what the model used.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+Kind = Literal["softmax", "sigmoid"]
+KINDS: tuple[str, ...] = ("softmax", "sigmoid")
+
+# Callables (site, kind, probabilities[B, heads, Lq, Lk]) -> None. Empty in normal use, so the
+# fast path costs one truthiness check.
+_observers: list[Callable[[str, str, Tensor], None]] = []
+
+
+def add_observer(fn: Callable[[str, str, Tensor], None]) -> None:
+    _observers.append(fn)
+
+
+def remove_observer(fn: Callable[[str, str, Tensor], None]) -> None:
+    _observers.remove(fn)
+
+
+def attention_probabilities(q: Tensor, k: Tensor, kind: Kind = "softmax", scale: float | None = None) -> Tensor:
+    """Explicit attention probabilities ``[..., Lq, Lk]`` for queries ``[..., Lq, d]``, keys ``[..., Lk, d]``."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    logits = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if kind == "softmax":
+        return logits.softmax(dim=-1)
+    if kind == "sigmoid":
+        return logits.sigmoid()
+    raise ValueError(f"attention kind must be one of {KINDS}, got {kind!r}")
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, kind: Kind = "softmax", scale: float | None = None, site: str = "") -> Tensor:
+    """Attention output ``[B, heads, Lq, d_v]`` for ``q [B, heads, Lq, d]``, ``k, v [B, heads, Lk, d]``."""
+    if _observers:
+        probs = attention_probabilities(q, k, kind, scale)
+        for observe in list(_observers):
+            observe(site, kind, probs)
+        return torch.matmul(probs, v)
+    if kind == "softmax":
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    return torch.matmul(attention_probabilities(q, k, kind, scale), v)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention over batch-first token sequences, through :func:`attend`.
+
+    Same parameters as ``nn.MultiheadAttention(dim, heads, bias=bias)`` (q, k, v and output
+    projections), so counts match the released baselines that use it; ``out_bias`` differs from
+    ``bias`` for attention with bias-free q/k/v but a biased projection (CAVP's sigmoid attention).
+    """
+
+    def __init__(self, dim: int, heads: int, bias: bool = True, kind: Kind = "softmax", out_bias: bool | None = None):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"dim {dim} is not divisible by heads {heads}")
+        self.heads = heads
+        self.kind = kind
+        self.q_proj = nn.Linear(dim, dim, bias=bias)
+        self.k_proj = nn.Linear(dim, dim, bias=bias)
+        self.v_proj = nn.Linear(dim, dim, bias=bias)
+        self.out_proj = nn.Linear(dim, dim, bias=bias if out_bias is None else out_bias)
+        self.site = ""  # set by name_attention_sites() to the module's path
+        for proj in (self.q_proj, self.k_proj, self.v_proj, self.out_proj):
+            nn.init.xavier_uniform_(proj.weight)
+            if proj.bias is not None:
+                nn.init.zeros_(proj.bias)
+
+    def _split(self, x: Tensor) -> Tensor:
+        b, n, c = x.shape
+        return x.view(b, n, self.heads, c // self.heads).transpose(1, 2)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor | None = None) -> Tensor:
+        value = key if value is None else value
+        q = self._split(self.q_proj(query))
+        k = self._split(self.k_proj(key))
+        v = self._split(self.v_proj(value))
+        out = attend(q, k, v, self.kind, site=self.site)
+        b, h, n, d = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, n, h * d))
+
+
+def name_attention_sites(model: nn.Module) -> None:
+    """Give every attention module of ``model`` its path as ``site``, for probes and profiles."""
+    for name, module in model.named_modules():
+        if hasattr(module, "site") and isinstance(getattr(module, "site"), str):
+            module.site = name

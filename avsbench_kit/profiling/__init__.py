@@ -1,0 +1,1 @@
+"""Measuring models: parameters (declared, live, trainable); timing and FLOPs follow."""

@@ -1,0 +1,74 @@
+"""Parameter counts: declared, live and trainable, in total and per top-level part.
+
+*Declared* parameters are those the module holds. *Live* parameters take part in a forward pass:
+found by running one and asking autograd which parameters the output depends on (a parameter
+with no path to the output gets no gradient), never by listing modules by hand. *Trainable* are
+the declared ones with ``requires_grad`` (VGGish is frozen by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ParameterCounts:
+    declared: int
+    live: int
+    trainable: int
+    parts: dict[str, dict[str, int]] = field(default_factory=dict)  # part -> {declared, live, trainable}
+
+
+def synthetic_inputs(batch: int = 1, size: int = 224, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random normalised image ``[B, 3, size, size]`` and log-mel-like audio ``[B, 1, 96, 64]``."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, 3, size, size, generator=gen), torch.randn(batch, 1, 96, 64, generator=gen)
+
+
+def live_parameter_ids(model: nn.Module, image: torch.Tensor, audio: torch.Tensor) -> set[int]:
+    """ids of the parameters the model's output depends on, found by one forward and backward pass."""
+    params = list(model.parameters())
+    flags = [p.requires_grad for p in params]
+    was_training = model.training
+    try:
+        model.eval()
+        for p in params:
+            p.requires_grad_(True)
+        with torch.enable_grad():
+            out = model(image, audio)
+            grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
+    finally:
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+    return {id(p) for p, g in zip(params, grads) if g is not None}
+
+
+def count_parameters(model: nn.Module, size: int = 224) -> ParameterCounts:
+    """Counts for a zoo model (``model.parts`` names its top-level parts)."""
+    image, audio = synthetic_inputs(1, size)
+    live = live_parameter_ids(model, image, audio)
+    parts: dict[str, dict[str, int]] = {}
+    seen: set[int] = set()
+    for name in getattr(model, "parts", ()):
+        parts[name] = _tally(getattr(model, name).parameters(), live, seen)
+    rest = _tally(model.parameters(), live, seen)
+    if rest["declared"]:
+        parts["other"] = rest
+    total = _tally(model.parameters(), live, set())
+    return ParameterCounts(total["declared"], total["live"], total["trainable"], parts)
+
+
+def _tally(params, live: set[int], seen: set[int]) -> dict[str, int]:
+    counts = {"declared": 0, "live": 0, "trainable": 0}
+    for p in params:
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        counts["declared"] += p.numel()
+        counts["live"] += p.numel() if id(p) in live else 0
+        counts["trainable"] += p.numel() if p.requires_grad else 0
+    return counts

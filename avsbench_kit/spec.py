@@ -1,0 +1,147 @@
+"""A model is a spec: a named point in the zoo, and every ablation is one field changed.
+
+Specs are frozen dataclasses, so they print, compare and hash, and results can be keyed by them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from avsbench_kit.errors import UserError
+from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
+
+BACKBONES = ("resnet18", "resnet50")
+QUERY_RANGE = (1, 1024)  # the paper sweeps 8..256; AVSegFormer's QG uses 300
+CLASS_RANGE = (1, 1000)  # 1 for S4/MS3, 71 for AVSS
+# Queries a generator makes when the user does not say: PQG and BQG as AVESFormer (16), QG as
+# released (300); without a generator the raw audio token is the one query.
+DEFAULT_QUERIES = {"pqg": 16, "bqg": 16, "qg": 300, "none": 1}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # the zoo entry this spec derives from
+    family: str  # avesformer | avsegformer | avsbench
+    backbone: str = "resnet50"
+    qg: str | None = "pqg"
+    fusion: str | None = "cross_attention"
+    stages: str | None = "CTT"
+    queries: int | None = 16
+    classes: int = 1
+    backbone_weights: str | None = None  # None (random), "imagenet", or a state-dict path
+    vggish_weights: str | None = None  # a vggish-10086976.pth-style state-dict path
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def changes(self) -> dict[str, Any]:
+        """Fields that differ from the zoo entry this spec derives from."""
+        base = ZOO[self.name]
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(base, f.name)}
+
+    @property
+    def label(self) -> str:
+        changes = self.changes()
+        if not changes:
+            return self.name
+        return self.name + "[" + ",".join(f"{k}={v}" for k, v in changes.items()) + "]"
+
+
+ZOO: dict[str, ModelSpec] = {
+    "avesformer-r18": ModelSpec("avesformer-r18", "avesformer", backbone="resnet18"),
+    "avesformer-r50": ModelSpec("avesformer-r50", "avesformer", backbone="resnet50"),
+    "avsegformer-r50": ModelSpec("avsegformer-r50", "avsegformer", qg="qg", fusion=None, stages=None, queries=300),
+    "avsbench-r50": ModelSpec("avsbench-r50", "avsbench", qg=None, fusion=None, stages=None, queries=None),
+}
+
+WEIGHT_FIELDS = ("backbone_weights", "vggish_weights")
+FAMILY_FIELDS = {
+    "avesformer": ("backbone", "qg", "fusion", "stages", "queries", "classes") + WEIGHT_FIELDS,
+    "avsegformer": ("backbone", "qg", "queries", "classes") + WEIGHT_FIELDS,
+    "avsbench": ("backbone", "classes") + WEIGHT_FIELDS,
+}
+ALL_FIELDS = FAMILY_FIELDS["avesformer"]
+
+
+def _choice(key: str, value: Any, accepted: list[str] | tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in accepted:
+        raise UserError(f"{key}={value!r} is not accepted; choose one of: {', '.join(accepted)}")
+    return text
+
+
+def _integer(key: str, value: Any, low: int, high: int, hint: str = "") -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise UserError(f"{key}={value!r} is not accepted; expected an integer in {low}..{high}{hint}")
+    return number
+
+
+def _stages(value: Any) -> str:
+    text = str(value).replace("-", "").strip().upper()
+    if not re.fullmatch(r"[CT]{3}", text):
+        raise UserError(f"stages={value!r} is not accepted; expected 3 letters from C (convolution) and T (transformer), e.g. CTT, TTT, TCT")
+    return text
+
+
+def _optional_path(key: str, value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return None if text.lower() in ("", "none", "random") else text
+
+
+def parse_field(key: str, value: Any) -> Any:
+    """One override, checked and converted to its field's type; UserError on a bad value."""
+    if key == "backbone":
+        return _choice(key, value, BACKBONES)
+    if key == "qg":
+        return _choice(key, value, QUERY_GENERATORS.names())
+    if key == "fusion":
+        return _choice(key, value, FUSIONS.names())
+    if key == "stages":
+        return _stages(value)
+    if key == "queries":
+        return _integer(key, value, *QUERY_RANGE, " (the paper sweeps 8..256)")
+    if key == "classes":
+        return _integer(key, value, *CLASS_RANGE, " (1 for S4/MS3, 71 for AVSS)")
+    if key in WEIGHT_FIELDS:
+        return _optional_path(key, value)
+    raise UserError(f"unknown override key {key!r}; accepted: {', '.join(ALL_FIELDS)}")
+
+
+def parse_set_options(items: list[str] | None) -> dict[str, str]:
+    """``["fusion=tpavi", "queries=64"]`` -> ``{"fusion": "tpavi", "queries": "64"}``."""
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"--set expects key=value, got {item!r} (e.g. --set fusion=tpavi)")
+        overrides[key] = value
+    return overrides
+
+
+def make_spec(name: str, overrides: dict[str, Any] | None = None) -> ModelSpec:
+    """The zoo entry ``name`` with ``overrides`` applied and checked."""
+    if name not in ZOO:
+        raise UserError(f"unknown model {name!r}; accepted: {', '.join(ZOO)}")
+    base = ZOO[name]
+    overrides = dict(overrides or {})
+    applicable = FAMILY_FIELDS[base.family]
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parsed = parse_field(key, value)  # unknown keys and bad values first
+        if key not in applicable:
+            raise UserError(f"{key} does not apply to {name}; it accepts: {', '.join(applicable)}")
+        values[key] = parsed
+    if "qg" in values and "queries" not in values:
+        values["queries"] = DEFAULT_QUERIES[values["qg"]]
+    spec = dataclasses.replace(base, **values)
+    if spec.qg == "none" and spec.queries != 1:
+        raise UserError(f"queries={spec.queries} does not apply with qg=none: the raw audio token is the only query")
+    return spec

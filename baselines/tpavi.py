@@ -1,0 +1,71 @@
+"""TPAVI (Zhou et al., ECCV 2022, ``mode='dot'``) in its exact factorised form at T=1.
+
+The release computes ``f = theta(x)^T phi(a)`` over all T*H*W positions, divides by N and takes
+``y = f g(x)``: an N x N affinity. Because the audio is broadcast over H, W, ``phi(a)`` is the same
+vector p at every position, so ``f[i, j] = theta(x_i) . p`` for every j and
+
+    y_i = (theta(x_i) . p) * mean_j g(x_j) = (x_i . W_theta^T p + b_theta . p) * g(mean_j x_j)
+
+(g is affine). That is O(N C) instead of O(N^2 C), with the same result up to float rounding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avsbench_kit.registry import FUSIONS
+
+
+class TPAVI(nn.Module):
+    """``LN(x + BN(W_z y))`` with the 1x1 convolutions of the release as Linear layers on tokens."""
+
+    def __init__(self, dim: int = 256, audio_dim: int = 128, inter: int = 128):
+        super().__init__()
+        self.align_channel = nn.Linear(audio_dim, dim)
+        self.theta = nn.Linear(dim, inter)
+        self.phi = nn.Linear(dim, inter)
+        self.g = nn.Linear(dim, inter)
+        self.W_z = nn.Linear(inter, dim)
+        self.bn = nn.BatchNorm1d(dim)
+        self.norm = nn.LayerNorm(dim)
+        for p in (self.W_z.weight, self.W_z.bias, self.bn.weight, self.bn.bias):
+            nn.init.zeros_(p)  # the block starts as LN(x), as released
+
+    def affinity_scores(self, tokens: Tensor, audio: Tensor) -> Tensor:
+        """``s_i = theta(x_i) . p`` ``[B, N]``: row i of the (rank-one) affinity, before the 1/N."""
+        p = self.phi(self.align_channel(audio))  # [B, inter]
+        w = p @ self.theta.weight  # [B, C]
+        return (tokens @ w.unsqueeze(-1)).squeeze(-1) + (p @ self.theta.bias).unsqueeze(-1)
+
+    def forward(self, tokens: Tensor, audio: Tensor) -> Tensor:
+        """tokens ``[B, N, C]``, audio ``[B, audio_dim]`` -> ``[B, N, C]``."""
+        scores = self.affinity_scores(tokens, audio)  # [B, N]
+        g_mean = self.g(tokens.mean(1))  # [B, inter]
+        # W_z(y_i) = s_i * (W_z g_mean) + b_z, with y_i = s_i * g_mean
+        update = scores.unsqueeze(-1) * F.linear(g_mean, self.W_z.weight).unsqueeze(1) + self.W_z.bias
+        update = self.bn(update.transpose(1, 2)).transpose(1, 2)
+        return self.norm(tokens + update)
+
+    def forward_map(self, x: Tensor, audio: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        out = self(x.flatten(2).transpose(1, 2), audio)
+        return out.transpose(1, 2).reshape(b, c, h, w)
+
+
+class TPAVIFusion(nn.Module):
+    """TPAVI as the ELF decoder's fusion: applied to each level with the raw audio token."""
+
+    def __init__(self, dim: int = 256):
+        super().__init__()
+        self.tpavi = TPAVI(dim, audio_dim=dim)
+
+    def forward(self, pixels: Tensor, shapes: list[tuple[int, int]], queries: Tensor, audio: Tensor) -> Tensor:
+        parts = pixels.split([h * w for h, w in shapes], dim=1)
+        return torch.cat([self.tpavi(part, audio[:, 0]) for part in parts], dim=1)
+
+
+@FUSIONS.register("tpavi")
+def tpavi_fusion(dim: int) -> nn.Module:
+    return TPAVIFusion(dim)
