@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from avsbench_kit.errors import UserError
@@ -56,13 +57,16 @@ def models(json_out: JsonFlag = False) -> None:
         _print_json(info)
         return
     table = Table(title="avskit zoo (T=1, batch 1)")
-    for col in ("model", "backbone", "qg", "fusion", "stages", "queries", "params (paper)", "latency (paper)"):
-        table.add_column(col, no_wrap=True)
+    table.add_column("model", no_wrap=True)
+    table.add_column("backbone / qg / fusion / stages / queries")
+    table.add_column("params (paper)", justify="right")
+    table.add_column("latency (paper)", justify="right")
     for m in info["models"]:
         s = m["spec"]
+        parts = [s[k] for k in ("backbone", "qg", "fusion", "stages", "queries")]
         table.add_row(
-            m["name"], s["backbone"], str(s["qg"] or "-"), str(s["fusion"] or "-"), str(s["stages"] or "-"),
-            str(s["queries"] or "-"), f"{m['reported_params_m']}M" if m["reported_params_m"] else "",
+            m["name"], " / ".join("-" if p is None else str(p) for p in parts),
+            f"{m['reported_params_m']}M" if m["reported_params_m"] else "",
             f"{m['reported_latency_ms']} ms" if m["reported_latency_ms"] else "",
         )
     out.print(table)
@@ -96,12 +100,13 @@ def params(
     from avsbench_kit.spec import make_spec, parse_set_options
 
     spec = make_spec(model, parse_set_options(set_))
-    with err.status(f"counting parameters of {spec.label} (one forward and backward pass)..."):
+    with err.status(f"counting parameters of {escape(spec.label)} (one forward and backward pass)..."):
         report = parameter_report(spec, size)
     if json_out:
         _print_json(report)
         return
-    table = Table(title=f"parameters of {report['model']}")
+    out.print(f"parameters of [bold]{escape(report['model'])}[/] (live = used by a forward pass)", highlight=False, soft_wrap=True)
+    table = Table()
     for col in ("part", "declared", "live", "trainable"):
         table.add_column(col, justify="right" if col != "part" else "left")
     for part, c in report["modules"].items():
@@ -147,7 +152,7 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         err.print("aborted")
         return 130
     except typer.TyperException as exc:  # usage errors: unknown option, missing argument, bad type
-        err.print(f"avskit: error: {exc.format_message()}", highlight=False, soft_wrap=True)
+        err.print(f"avskit: error: {escape(exc.format_message())}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except UserError as exc:
-        err.print(f"avskit: error: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"avskit: error: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     return 0
 

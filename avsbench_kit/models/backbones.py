@@ -7,6 +7,8 @@ state dict (torchvision's key names; ``fc.*`` is ignored).
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 
 import torch
@@ -49,7 +51,8 @@ def _load_state_dict(name: str, weights: str, net: nn.Module) -> dict[str, Tenso
     if weights == "imagenet":
         entry = IMAGENET_WEIGHTS[name]
         try:
-            return entry.get_state_dict(progress=False)
+            with contextlib.redirect_stdout(sys.stderr):  # torch.hub announces downloads on stdout
+                return entry.get_state_dict(progress=False)
         except Exception as exc:  # offline and not cached: say where it must be put
             cache = Path(torch.hub.get_dir()) / "checkpoints" / entry.url.rsplit("/", 1)[-1]
             raise UserError(

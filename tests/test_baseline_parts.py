@@ -1,0 +1,62 @@
+"""The baselines' parts compute what their released forms compute, with the released sizes."""
+
+import torch
+from torch import nn
+
+from baselines.channel_attention import ChannelAttentionMixer
+from baselines.query_generators import AttentionQueryGenerator, BiasQueryGenerator
+from baselines.tpavi import TPAVI
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def naive_tpavi(block: TPAVI, x: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
+    """The release's 'dot' mode written out: the full N x N affinity of theta(x) and phi(audio broadcast)."""
+    b, n, _ = x.shape
+    a = block.align_channel(audio)[:, None, :].expand(b, n, -1)  # audio repeated over all positions
+    theta, phi, g = block.theta(x), block.phi(a), block.g(x)
+    f = theta @ phi.transpose(1, 2) / n  # [B, N, N]
+    y = f @ g
+    z = block.bn(block.W_z(y).transpose(1, 2)).transpose(1, 2)
+    return block.norm(x + z)
+
+
+def test_tpavi_factorised_form_equals_full_affinity():
+    torch.manual_seed(0)
+    block = TPAVI(dim=32, audio_dim=12, inter=16)
+    for p in (block.W_z.weight, block.W_z.bias, block.bn.weight, block.bn.bias):
+        nn.init.normal_(p)  # the release zero-initialises these; make the test see through them
+    block.bn.running_mean.normal_()
+    block.bn.running_var.uniform_(0.5, 2.0)
+    x, audio = torch.randn(3, 49, 32), torch.randn(3, 12)
+    block.eval()
+    torch.testing.assert_close(block(x, audio), naive_tpavi(block, x, audio), rtol=1e-4, atol=1e-4)
+    block.train()  # batch statistics too
+    torch.testing.assert_close(block(x, audio), naive_tpavi(block, x, audio), rtol=1e-4, atol=1e-4)
+
+
+def test_released_part_sizes():
+    assert count(TPAVI(256, 128)) == 165_760
+    assert count(ChannelAttentionMixer(256)) == 262_400
+    qg = AttentionQueryGenerator(256, 300)
+    assert count(qg) - qg.learnable_query.weight.numel() == 6_385_152
+    assert qg.learnable_query.weight.numel() == 76_800
+
+
+def test_channel_mixer_runs_at_batch_one_and_gates_channels():
+    torch.manual_seed(0)
+    mixer = ChannelAttentionMixer(64)
+    x, audio = torch.randn(1, 64, 7, 7), torch.randn(1, 1, 64)
+    out = mixer(x, audio)  # the release squeezes the batch dimension away here and crashes
+    assert out.shape == x.shape
+    gate = out / x
+    torch.testing.assert_close(gate, gate[:, :, :1, :1].expand_as(gate))  # one factor per channel
+    assert ((gate > 0) & (gate < 1)).all()
+
+
+def test_bias_query_generator_is_repeated_audio_plus_bias():
+    bqg = BiasQueryGenerator(8, queries=5)
+    audio = torch.randn(2, 1, 8)
+    torch.testing.assert_close(bqg(audio), audio.expand(2, 5, 8) + bqg.bias.weight)

@@ -1,0 +1,109 @@
+"""The avskit command line: JSON schemas, help, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_models_json(capsys):
+    code, out, _ = run(capsys, "models", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50"]
+    assert set(info["axes"]["fusion"]) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
+    assert set(info["axes"]["qg"]) == {"pqg", "qg", "bqg", "none"}
+    assert {m["name"]: m["reported_params_m"] for m in info["models"]}["avesformer-r18"] == 108
+
+
+def test_models_table(capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "avsegformer-r50" in out and "variant axes" in out
+
+
+def test_params_json_schema(capsys):
+    code, out, err = run(capsys, "params", "avsegformer-r50", "--size", "64", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert {"model", "declared", "live", "trainable", "reported", "modules"} <= set(report)
+    assert report["live"] == report["released"]["live"] == 126_737_216
+    assert report["reported"] == {"params_m": 151, "source": "paper Table 3"}
+    assert report["modules"]["audio_backbone"] == {"declared": 72_141_184, "live": 72_141_184, "trainable": 0}
+    assert sum(part["declared"] for part in report["modules"].values()) == report["declared"]
+    assert "RANDOM weights" in err  # the loud notice goes to stderr, never into the JSON
+
+
+def test_params_with_overrides_table(capsys):
+    code, out, _ = run(capsys, "params", "avesformer-r50", "--set", "qg=qg", "--size", "64")
+    assert code == 0
+    assert "avesformer-r50[qg=qg,queries=300]" in out
+    assert "reported (paper Table 6): 131M" in out
+
+
+def test_demo_json(capsys):
+    code, out, _ = run(capsys, "demo", "--size", "64", "--json")
+    assert code == 0
+    rows = json.loads(out)["models"]
+    assert [r["model"] for r in rows] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50"]
+    assert all(r["output_shape"] == [1, 1, 64, 64] for r in rows)
+    assert all(r["live"] <= r["declared"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["params", "nope"], "unknown model 'nope'"),
+        (["params", "avesformer-r50", "--set", "foo=1"], "unknown override key 'foo'"),
+        (["params", "avesformer-r50", "--set", "stages=CXZ"], "stages='CXZ' is not accepted"),
+        (["params", "avesformer-r50", "--set", "queries=0"], "queries='0' is not accepted"),
+        (["params", "avesformer-r50", "--set", "fusion=nonsense"], "fusion='nonsense' is not accepted"),
+        (["params", "avesformer-r50", "--set", "fusion"], "--set expects key=value"),
+        (["params", "avsbench-r50", "--set", "qg=pqg"], "qg does not apply to avsbench-r50"),
+        (["params", "avesformer-r50", "--set", "vggish_weights=/nonexistent.pth"], "no such file"),
+        (["params", "avesformer-r50", "--size", "100"], "multiples of 32 (e.g. 224), got 100x100"),
+        (["params", "avesformer-r50", "--size", "8"], "--size"),
+        (["params", "avesformer-r50", "--bogus"], "No such option"),
+        (["params"], "Missing argument"),
+        (["nosuchcommand"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert out == ""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("avskit: error: ") and message in lines[0]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [[], ["--help"], ["params", "--help"]])
+def test_help(capsys, args):
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    assert "Usage" in out
+    if args[:1] == ["params"]:
+        assert "Examples" in out and "--set" in out
+
+
+def test_script_exit_status_in_a_real_process():
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "params", "avesformer-r50", "--set", "stages=CXZ"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines()[-1].startswith("avskit: error: stages=")
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,60 @@
+import pytest
+
+from avsbench_kit import UserError, make_spec
+from avsbench_kit.reported import reported_for
+from avsbench_kit.spec import ZOO, parse_set_options
+
+
+def test_zoo_names():
+    assert list(ZOO) == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50"]
+
+
+def test_overrides_from_strings():
+    spec = make_spec("avesformer-r50", parse_set_options(["fusion=tpavi", "stages=t-t-t", "queries=64"]))
+    assert (spec.fusion, spec.stages, spec.queries) == ("tpavi", "TTT", 64)
+    assert spec.changes() == {"fusion": "tpavi", "stages": "TTT", "queries": 64}
+    assert spec.label == "avesformer-r50[fusion=tpavi,stages=TTT,queries=64]"
+    assert hash(spec) == hash(make_spec("avesformer-r50", {"fusion": "tpavi", "stages": "TTT", "queries": 64}))
+
+
+def test_query_generator_brings_its_default_query_count():
+    assert make_spec("avesformer-r50", {"qg": "qg"}).queries == 300
+    assert make_spec("avesformer-r50", {"qg": "qg", "queries": 32}).queries == 32
+    assert make_spec("avesformer-r50", {"qg": "none"}).queries == 1
+
+
+@pytest.mark.parametrize(
+    "name,overrides,message",
+    [
+        ("nope", {}, "unknown model 'nope'; accepted: avesformer-r18"),
+        ("avesformer-r50", {"foo": 1}, "unknown override key 'foo'; accepted: backbone"),
+        ("avesformer-r50", {"stages": "CXZ"}, "expected 3 letters from C"),
+        ("avesformer-r50", {"stages": "CTTT"}, "expected 3 letters"),
+        ("avesformer-r50", {"queries": 0}, r"integer in 1\.\.1024"),
+        ("avesformer-r50", {"queries": "many"}, r"integer in 1\.\.1024"),
+        ("avesformer-r50", {"fusion": "nonsense"}, "choose one of: cross_attention"),
+        ("avesformer-r50", {"backbone": "vit"}, "choose one of: resnet18, resnet50"),
+        ("avesformer-r50", {"classes": -1}, "1 for S4/MS3, 71 for AVSS"),
+        ("avsbench-r50", {"fusion": "tpavi"}, "fusion does not apply to avsbench-r50"),
+        ("avsegformer-r50", {"stages": "TTT"}, "stages does not apply to avsegformer-r50"),
+        ("avesformer-r50", {"qg": "none", "queries": 16}, "does not apply with qg=none"),
+    ],
+)
+def test_bad_overrides(name, overrides, message):
+    with pytest.raises(UserError, match=message):
+        make_spec(name, overrides)
+
+
+@pytest.mark.parametrize("item", ["fusion", "=tpavi", ""])
+def test_malformed_set_option(item):
+    with pytest.raises(UserError, match="--set expects key=value"):
+        parse_set_options([item])
+
+
+def test_reported_figures_match_exact_configurations_only():
+    assert reported_for(make_spec("avesformer-r50")).params_m == 127
+    assert reported_for(make_spec("avesformer-r50", {"qg": "qg"})).params_m == 131
+    assert reported_for(make_spec("avsegformer-r50", {"qg": "pqg"})).params_m == 144
+    assert reported_for(make_spec("avesformer-r50", {"stages": "TTT"})).latency_ms == 14.9
+    assert reported_for(make_spec("avesformer-r50", {"queries": 64})) is None
+    assert reported_for(make_spec("avesformer-r50", {"vggish_weights": "/x.pth"})).params_m == 127
