@@ -151,7 +151,14 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
     out.print("first forward = one cold pass, not a latency measurement; reported = the paper's Table 3, not measured here")
 
 
+_shown_warnings: set[str] = set()
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line on stderr, each text once per run (the same notice per model is noise)."""
+    if str(message) in _shown_warnings:
+        return
+    _shown_warnings.add(str(message))
     err.print(f"[bold yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
@@ -159,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``avskit`` script: user mistakes end in one line on stderr and exit 2."""
     from avsbench_kit.models.vggish import RandomWeightsWarning
 
+    _shown_warnings.clear()
     warnings.showwarning = _show_warning
-    warnings.simplefilter("once", RandomWeightsWarning)
+    warnings.simplefilter("always", RandomWeightsWarning)
     command = typer.main.get_command(app)
     argv = sys.argv[1:] if argv is None else argv
     if not argv:  # a bare `avskit` is a request for help, not a mistake
