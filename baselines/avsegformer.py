@@ -76,6 +76,10 @@ class QueryDecoder(nn.Module):
 
 class AVSegFormer(AVSModel):
     parts = ("audio_backbone", "audio_proj", "visual_backbone", "input_proj", "query_generator", "pixel_encoder", "query_decoder", "mask_head")
+    breakdown_groups = {
+        "fusion (CHA mixer)": ("mask_head.mixer",),
+        "audio cross-attention (QG)": ("query_generator.layers.*.cross_attn",),
+    }
 
     def __init__(self, backbone: str = "resnet50", qg: str = "qg", queries: int = 300, classes: int = 1,
                  backbone_weights: str | None = None, vggish_weights: str | None = None):

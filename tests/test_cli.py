@@ -107,3 +107,59 @@ def test_script_exit_status_in_a_real_process():
     assert proc.stdout == ""
     assert proc.stderr.strip().splitlines()[-1].startswith("avskit: error: stages=")
     assert "Traceback" not in proc.stderr
+
+
+def test_profile_json_schema_and_record(capsys, tmp_path):
+    store = tmp_path / "records.jsonl"
+    trace = tmp_path / "trace.json"
+    code, out, err = run(capsys, "profile", "avesformer-r18", "avsbench-r50", "--size", "64", "--warmup", "1", "--iters", "3",
+                         "--channels-last", "--results", str(store), "--trace", str(trace), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"results", "env", "peak_gflops"} <= set(report)
+    assert report["env"]["threads"] >= 1 and report["env"]["device"] == "cpu"
+    results = report["results"]
+    assert [(r["model"], r["path"]) for r in results] == [
+        ("avesformer-r18", "eager"), ("avesformer-r18", "channels_last"), ("avsbench-r50", "eager"), ("avsbench-r50", "channels_last")]
+    for r in results:
+        assert {"model", "spec", "latency_ms", "ratio", "params", "flops", "gflops_per_s", "utilization", "coverage", "modules"} <= set(r)
+        assert set(r["latency_ms"]) == {"median", "mean", "iqr", "p90", "n"} and r["latency_ms"]["n"] == 3
+        assert r["flops"] > 0 and 0 < r["utilization"]
+    assert results[0]["ratio"] == 1.0
+    eager = results[0]
+    assert 0.5 < eager["coverage"] < 1.5  # tiny inputs on a shared machine; the 224 acceptance run is in the docs
+    assert {m["name"] for m in eager["modules"] if m["depth"] == 1} == set(build_model_parts("avesformer-r18"))
+    assert all({"name", "latency_ms", "share", "params", "flops"} <= set(m) for m in eager["modules"])
+    fast = results[1]
+    assert fast["max_abs_diff"] < 1e-3 and fast["modules"] == [] and fast["speedup_vs_eager"] > 0
+    records = [json.loads(line) for line in store.read_text().splitlines()]
+    assert len(records) == 4 and records[0]["metric"] == "latency_ms" and records[0]["provenance"]["path"] == "eager"
+    assert records[1]["provenance"]["threads"] == report["env"]["threads"]
+    assert json.loads(trace.read_text())["traceEvents"]
+
+
+def build_model_parts(name):
+    from avsbench_kit import build_model
+
+    return build_model(name).parts
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--device", "cuda"], "no CUDA device is available"),
+        (["--device", "tpu"], "--device 'tpu' is not accepted"),
+        (["--batch", "0"], "--batch must be at least 1"),
+        (["--dtype", "fp8"], "--dtype 'fp8' is not accepted; choose one of: fp32, bf16, fp16"),
+        (["--cuda-graphs"], "--cuda-graphs needs --device cuda"),
+        (["--size", "100"], "--size must be a multiple of 32"),
+        (["--iters", "1"], "--iters must be at least 2"),
+        (["--trace", "/nonexistent-avskit-dir/trace.json"], "--trace: directory /nonexistent-avskit-dir does not exist"),
+        (["--results", "/proc/records.jsonl"], "--results: cannot write /proc/records.jsonl"),
+    ],
+)
+def test_profile_bad_input(capsys, args, message):
+    code, out, err = run(capsys, "profile", "avesformer-r18", *args)
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert len(lines) == 1 and message in lines[0], err

@@ -17,6 +17,10 @@ AUDIO_DIM = 128
 
 class AVESFormer(AVSModel):
     parts = ("audio_backbone", "audio_proj", "visual_backbone", "input_proj", "query_generator", "decoder", "mask_head")
+    breakdown_groups = {
+        "fusion": ("decoder.stages.*.layers.*.fusion",),
+        "audio cross-attention (QG)": ("query_generator.layers.*.cross_attn",),
+    }
 
     def __init__(self, backbone: str = "resnet50", qg: str = "pqg", fusion: str = "cross_attention", stages: str = "CTT",
                  queries: int = 16, classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):

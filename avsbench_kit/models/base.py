@@ -26,10 +26,12 @@ class AVSModel(nn.Module):
     """Base of the zoo's models: ``forward(image [B,3,H,W], audio [B,1,96,64]) -> logits [B,classes,H,W]``.
 
     ``parts`` names the model's natural top-level parts in data-flow order (the rows of a
-    parameter or runtime breakdown).
+    parameter or runtime breakdown); ``breakdown_groups`` gathers modules spread over the tree
+    (every fusion sub-layer) into one more row.
     """
 
     parts: tuple[str, ...] = ()
+    breakdown_groups: dict[str, tuple[str, ...]] = {}  # extra breakdown rows: name -> module path patterns
 
     def forward(self, image: Tensor, audio: Tensor) -> Tensor:
         check_inputs(image, audio)

@@ -30,11 +30,12 @@ def deformable_sample(value: Tensor, shapes: list[tuple[int, int]], locations: T
         v = per_level[level].flatten(2).transpose(1, 2).reshape(b * heads, d, h, w)
         g = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)  # [B*heads, Lq, points, 2]
         samples.append(F.grid_sample(v, g, mode="bilinear", padding_mode="zeros", align_corners=False))
-    # [B*heads, d, Lq, levels*points] weighted by [B*heads, 1, Lq, levels*points]
-    stacked = torch.stack(samples, dim=-2).flatten(-2)
-    w = weights.transpose(1, 2).reshape(b * heads, 1, lq, levels * points)
-    out = (stacked * w).sum(-1).view(b, heads * d, lq)
-    return out.transpose(1, 2).contiguous()
+    # weighted sum over the levels*points samples, as a batched matmul (counted as MACs by FLOP
+    # counters): [B*heads, Lq, d, L*P] @ [B*heads, Lq, L*P, 1]
+    stacked = torch.stack(samples, dim=-2).flatten(-2).permute(0, 2, 1, 3)
+    w = weights.transpose(1, 2).reshape(b * heads, lq, levels * points, 1)
+    out = torch.matmul(stacked, w).view(b, heads, lq, d)
+    return out.permute(0, 2, 1, 3).reshape(b, lq, heads * d)
 
 
 def reference_points(shapes: list[tuple[int, int]], device: torch.device, dtype: torch.dtype) -> Tensor:

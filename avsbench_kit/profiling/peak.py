@@ -1,0 +1,42 @@
+"""The device's measured peak: timed large GEMMs in the profiled dtype.
+
+Achieved GFLOP/s of a model divided by this is its utilization. Both use the FLOP convention of
+:mod:`avsbench_kit.profiling.flops` (one multiply-add = one FLOP), so an n x n x n GEMM is n^3.
+
+The same GEMM is timed twice: through ``torch.matmul`` (the BLAS library) and as a 1x1
+convolution (oneDNN on CPU, cuDNN on GPU). The two can differ a lot: on AMD CPUs the MKL that
+PyTorch ships runs its slower code path, while oneDNN does not. The peak is the faster of the two,
+so a model whose convolutions beat ``torch.matmul`` still has a utilization of at most about 1.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+from avsbench_kit.profiling.timing import time_once
+
+
+def _median_ms(fn, device: torch.device, iters: int) -> float:
+    for _ in range(2):
+        fn()
+    return statistics.median(time_once(fn, device) for _ in range(iters))
+
+
+def peak_matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, iters: int = 10) -> dict[str, float]:
+    """``{"peak", "matmul", "conv1x1"}`` in GFLOP/s for an n x n x n GEMM."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    gen = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
+    # the same GEMM as a 1x1 convolution: M = n pixels, K = n input channels, N = n output channels
+    image = a.t().reshape(1, n, n // 32, 32)
+    weight = b.reshape(n, n, 1, 1)
+    with torch.inference_mode():
+        rates = {
+            "matmul": n**3 / _median_ms(lambda: torch.matmul(a, b), device, iters) * 1e-6,
+            "conv1x1": n**3 / _median_ms(lambda: F.conv2d(image, weight), device, iters) * 1e-6,
+        }
+    return {"peak": max(rates.values()), **rates}

@@ -1,0 +1,109 @@
+"""Profiling: FLOPs against hand counts, latency statistics, the module breakdown, the record store."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from avsbench_kit import build_model
+from avsbench_kit.nn.attention import MultiHeadAttention
+from avsbench_kit.profiling.breakdown import module_breakdown, module_tree
+from avsbench_kit.profiling.flops import count_flops
+from avsbench_kit.profiling.timing import LatencyStats, interleaved_latency
+from avsbench_kit.results import append_records, load_records
+
+
+class Wrap(nn.Module):
+    """fvcore traces model(*inputs); this adapts single-input modules."""
+
+    def __init__(self, module, kv=None):
+        super().__init__()
+        self.module, self.kv = module, kv
+
+    def forward(self, x):
+        return self.module(x, self.kv, self.kv) if self.kv is not None else self.module(x)
+
+
+def test_attention_block_flops_by_hand():
+    dim, heads, lq, lk = 64, 8, 10, 7
+    attn = MultiHeadAttention(dim, heads)
+    kv = torch.randn(1, lk, dim)
+    flops = count_flops(Wrap(attn, kv), (torch.randn(1, lq, dim),))
+    projections = lq * dim * dim + 2 * lk * dim * dim + lq * dim * dim  # q, k, v, out
+    attention = lq * lk * dim + lq * lk * dim  # q k^T and the weighted sum of v, over all heads
+    assert flops.total == projections + attention
+    assert flops.by_operator["scaled_dot_product_attention"] == attention
+
+
+def test_convolution_flops_by_hand():
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    flops = count_flops(Wrap(conv), (torch.randn(2, 3, 16, 16),))
+    assert flops.total == 2 * 8 * 3 * 9 * 16 * 16
+    assert flops.uncounted == {}
+
+
+def test_uncounted_operators_are_listed():
+    model = Wrap(nn.Sequential(nn.Linear(4, 4), nn.GELU()))
+    flops = count_flops(model, (torch.randn(3, 4),))
+    assert flops.total == 3 * 4 * 4
+    assert flops.uncounted == {"aten::gelu": 1}
+
+
+def test_zoo_model_flops_cover_attention_and_deformable_sampling():
+    model = build_model("avesformer-r18")
+    flops = count_flops(model, (torch.randn(1, 3, 64, 64), torch.randn(1, 1, 96, 64)))
+    assert flops.by_operator["scaled_dot_product_attention"] > 0
+    assert flops.by_operator["grid_sampler"] > 0
+    assert flops.total == sum(flops.by_module[p] for p in model.parts)
+    assert "aten::scaled_dot_product_attention" not in flops.uncounted
+
+
+def test_latency_statistics():
+    stats = LatencyStats.from_samples([10.0, 11.0, 12.0, 13.0, 100.0])
+    assert stats.median == 12.0 and stats.n == 5
+    assert stats.iqr == pytest.approx(2.0)
+    assert stats.p90 == pytest.approx(65.2)
+    assert stats.noisy  # IQR / median = 2 / 12 > 10%
+    assert not LatencyStats.from_samples([10.0, 10.1, 10.2, 10.3]).noisy
+
+
+def test_interleaved_rounds_alternate():
+    calls = []
+    stats = interleaved_latency([lambda: calls.append("a"), lambda: calls.append("b")], torch.device("cpu"), warmup=1, iters=3)
+    assert calls == ["a", "b"] * 4
+    assert [s.n for s in stats] == [3, 3]
+
+
+def test_module_tree_is_transparent_to_containers():
+    model = build_model("avesformer-r18")
+    paths = [p for p, _, d in module_tree(model, 2)]
+    assert paths[:1] == ["audio_backbone"]
+    assert {"decoder.stages.0", "decoder.stages.1", "decoder.stages.2"} <= set(paths)
+    assert "decoder.stages" not in paths
+
+
+def test_breakdown_covers_the_forward():
+    model = build_model("avesformer-r18")
+    image, audio = torch.randn(1, 3, 64, 64), torch.randn(1, 1, 96, 64)
+    with torch.inference_mode():
+        rows = module_breakdown(model, lambda: model(image, audio), torch.device("cpu"), depth=2, iters=3, warmup=1)
+        e2e = interleaved_latency([lambda: model(image, audio)], torch.device("cpu"), warmup=1, iters=5)[0].median
+    parts = [r for r in rows if r.depth == 1]
+    assert [r.name for r in parts] == list(model.parts)
+    assert 0.8 < sum(r.latency_ms for r in parts) / e2e < 1.2
+    fusion = next(r for r in rows if r.name == "fusion")
+    assert fusion.depth == 0 and fusion.params == sum(p.numel() for s in model.decoder.stages[1:] for l in s.layers for p in l.fusion.parameters())
+    # a stage's time is at most its decoder's
+    decoder = next(r for r in rows if r.name == "decoder")
+    assert sum(r.latency_ms for r in rows if r.name.startswith("decoder.stages.")) <= decoder.latency_ms * 1.05
+
+
+def test_records_append_and_survive_a_torn_line(tmp_path):
+    store = tmp_path / "records.jsonl"
+    append_records([{"a": 1}], store)
+    with open(store, "a") as f:
+        f.write('{"torn": ')  # a writer killed mid-line
+    append_records([{"b": 2}], store)
+    assert load_records(store) == [{"a": 1}, {"b": 2}]
+    assert json.loads(store.read_text().splitlines()[0]) == {"a": 1}

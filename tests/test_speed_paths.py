@@ -1,0 +1,33 @@
+"""Speed paths are checked against eager's output; torch.compile runs on CPU (with inductor freezing)."""
+
+import json
+
+import torch
+
+import cli
+from analyses.profile import ProfileOptions, _speed_path_runner
+from avsbench_kit import build_model
+
+
+def test_bf16_autocast_path_is_close_to_eager():
+    model = build_model("avesformer-r18")
+    image, audio = torch.randn(1, 3, 64, 64), torch.randn(1, 1, 96, 64)
+    with torch.inference_mode():
+        reference = model(image, audio)
+        runner = _speed_path_runner(model.spec, model, image, audio, ProfileOptions(dtype="bf16", size=64), torch.device("cpu"))
+        out = runner.call()
+    assert runner.path == "bf16"
+    assert out.dtype == torch.bfloat16
+    assert (out.float() - reference).abs().max() < 0.05 * reference.abs().max() + 1e-3
+    assert model.visual_backbone.stem[0].weight.dtype == torch.float32  # eager model untouched
+
+
+def test_compile_path_through_the_command(capsys, tmp_path):
+    code = cli.main(["profile", "avesformer-r18", "--size", "64", "--warmup", "1", "--iters", "2", "--compile",
+                     "--results", str(tmp_path / "r.jsonl"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    eager, compiled = report["results"]
+    assert compiled["path"] == "compile"
+    assert compiled["max_abs_diff"] < 1e-4
+    assert compiled["prepare_s"] > 0 and compiled["speedup_vs_eager"] > 0
