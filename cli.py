@@ -153,7 +153,7 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
 
 @app.command()
 def profile(
-    models: Annotated[list[str], typer.Argument(help="One or more zoo models; several are timed interleaved (A B A B ...).")],
+    models: Annotated[list[str], typer.Argument(help="One or more zoo models or labels like 'avesformer-r50[stages=TTT]'; several are timed interleaved (A B A B ...).")],
     set_: SetOption = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="fp32, or bf16/fp16 autocast (a speed path measured beside fp32 eager).")] = "fp32",
@@ -183,16 +183,18 @@ def profile(
 
         avskit profile avesformer-r50 --set stages=TTT --compile --threads 2
 
+        avskit profile avesformer-r50 'avesformer-r50[stages=TTT]'
+
         avskit profile avesformer-r18 --device cuda --dtype bf16 --cuda-graphs --trace trace.json
     """
     from analyses.profile import ProfileOptions
     from analyses.profile import profile as run_profile
-    from avsbench_kit.spec import make_spec, parse_set_options
+    from avsbench_kit.spec import parse_set_options, spec_from_text
 
     opts = ProfileOptions(device=device, dtype=dtype, batch=batch, size=size, threads=threads, warmup=warmup, iters=iters,
                           compile=compile_, channels_last=channels_last, cuda_graphs=cuda_graphs, depth=depth, trace=trace)
     overrides = parse_set_options(set_)
-    specs = [make_spec(name, overrides) for name in models]
+    specs = [spec_from_text(name, overrides) for name in models]
     opts.check()
     with err.status("profiling...") as status:
         report = run_profile(specs, opts, results, progress=lambda message: status.update(escape(message)))
@@ -206,7 +208,8 @@ def _print_profile(report: dict) -> None:
     env = report["env"]
     out.print(
         f"[bold]{escape(env['device_name'])}[/] ({env['device']}, {env['threads']} threads), torch {env['torch']}, "
-        f"{env['dtype']}, batch {env['batch']}, {env['size']}x{env['size']}; peak matmul {report['peak_gflops']:.1f} GFLOP/s; "
+        f"{env['dtype']}, batch {env['batch']}, {env['size']}x{env['size']}; peak GEMM "
+        + ", ".join(f"{dt} {p['peak']:.0f}" for dt, p in report["peaks"].items()) + " GFLOP/s; "
         f"FLOPs: {report['flop_convention']}", highlight=False, soft_wrap=True,
     )
     table = Table(title="end-to-end latency (ms)")

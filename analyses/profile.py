@@ -194,8 +194,9 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
         stats = interleaved_latency([r.call for r in runners], device, opts.warmup, opts.iters,
                                     on_iteration=lambda i: say(f"round {i}/{opts.iters}"))
         say("peak matmul throughput")
-        peaks = peak_matmul_gflops(device, DTYPES[opts.dtype])
-        peak = peaks["peak"]
+        peaks = {"fp32": peak_matmul_gflops(device, torch.float32)}
+        if opts.dtype != "fp32":
+            peaks[opts.dtype] = peak_matmul_gflops(device, DTYPES[opts.dtype])
         breakdowns = {}
         for runner in runners:
             if runner.path == "eager":
@@ -209,14 +210,16 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
     env = environment(device)
     env.update({"dtype": opts.dtype, "batch": opts.batch, "size": opts.size, "warmup": opts.warmup, "iters": opts.iters,
                 "command": " ".join(shlex.quote(a) for a in ["avskit", *sys.argv[1:]]) if sys.argv else None})
-    results = [_result(r, s, stats[0], breakdowns.get(r.spec) if r.path == "eager" else None, flops[r.spec], peak)
+    # each candidate against the peak of the dtype it computes in: eager is fp32
+    results = [_result(r, s, stats[0], breakdowns.get(r.spec) if r.path == "eager" else None, flops[r.spec],
+                       peaks["fp32" if r.path == "eager" else opts.dtype]["peak"])
                for r, s in zip(runners, stats)]
     for res, stat, runner in zip(results, stats, runners):
         if runner.path != "eager":
             eager_median = next(st.median for rr, st in zip(runners, stats) if rr.spec == runner.spec and rr.path == "eager")
             res["speedup_vs_eager"] = round(eager_median / stat.median, 4)
-    out = {"results": results, "env": env, "peak_gflops": round(peak, 2),
-           "peak_detail": {k: round(v, 2) for k, v in peaks.items() if k != "peak"}, "flop_convention": CONVENTION}
+    out = {"results": results, "env": env, "peak_gflops": round(peaks[opts.dtype]["peak"], 2),
+           "peaks": {dt: {k: round(v, 2) for k, v in p.items()} for dt, p in peaks.items()}, "flop_convention": CONVENTION}
     if trace:
         out["trace"] = trace
     records = [_record(res, env) for res in results]
@@ -268,6 +271,7 @@ def _result(runner: Runner, stats, first, breakdown, flops, peak: float) -> dict
         "flops": total_flops,
         "gflops_per_s": round(gflops_per_s, 2) if gflops_per_s is not None else None,
         "utilization": round(gflops_per_s / peak, 4) if gflops_per_s is not None else None,
+        "peak_gflops": round(peak, 2),
         "coverage": coverage,
         "modules": modules,
         "uncounted_ops": flops.uncounted,
@@ -284,3 +288,35 @@ def _record(result: dict, env: dict) -> dict:
     extra = {k: result[k] for k in keys if result.get(k) is not None}
     return make_record("latency", result["model"], result["spec"], "latency_ms", result["latency_ms"]["median"], "ms",
                        provenance, stats=result["latency_ms"], **extra)
+
+
+def profile_markdown(reports: list[dict[str, Any]]) -> str:
+    """Markdown tables of profile reports (a pure function of them), with the paper's latency beside ours."""
+    from avsbench_kit.reported import reported_for
+    from avsbench_kit.spec import ModelSpec
+
+    lines = ["# Latency measured with avskit profile", ""]
+    if reports:
+        env = reports[0]["env"]
+        lines += [f"Device: {env['device_name']} ({env['device']}, {env['threads']} CPU threads), torch {env['torch']}, "
+                  f"commit {env['commit']}, {env['time']}. Batch {env['batch']}, {env['size']}x{env['size']}, "
+                  f"{env['warmup']} warm-up + {env['iters']} interleaved rounds. FLOPs: {reports[0]['flop_convention']}.", "",
+                  "The paper's column is *reported* (RTX 3090, its Tables 3, 6, 7); every other number is measured here.", ""]
+    header = "| model | path | median ms | IQR | p90 | ratio | vs eager | GFLOP/s | util. | max abs diff | paper ms (reported) |"
+    for report in reports:
+        title = report.get("group", "profile")
+        dtype = report["env"]["dtype"]
+        peaks = ", ".join(f"{dt} {p['peak']:.0f}" for dt, p in report["peaks"].items())
+        lines += [f"## {title}: dtype {dtype} (peak GEMM GFLOP/s: {peaks})", "", header, "|" + "---|" * 11]
+        for r in report["results"]:
+            rep = reported_for(ModelSpec(**r["spec"]))
+            lat = r["latency_ms"]
+            cells = [r["model"], r["path"], f"{lat['median']:.2f}", f"{lat['iqr']:.2f}", f"{lat['p90']:.2f}", f"{r['ratio']:.2f}",
+                     f"{r['speedup_vs_eager']:.2f}x" if "speedup_vs_eager" in r else "",
+                     "" if r["gflops_per_s"] is None else f"{r['gflops_per_s']:.0f}",
+                     "" if r["utilization"] is None else f"{r['utilization']:.0%}",
+                     f"{r['max_abs_diff']:.1e}" if r.get("max_abs_diff") is not None else "",
+                     f"{rep.latency_ms}" if rep and rep.latency_ms and r["path"] == "eager" else ""]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

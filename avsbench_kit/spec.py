@@ -145,3 +145,17 @@ def make_spec(name: str, overrides: dict[str, Any] | None = None) -> ModelSpec:
     if spec.qg == "none" and spec.queries != 1:
         raise UserError(f"queries={spec.queries} does not apply with qg=none: the raw audio token is the only query")
     return spec
+
+
+def spec_from_text(text: str, overrides: dict[str, Any] | None = None) -> ModelSpec:
+    """A spec from a model name or a label such as ``avesformer-r50[stages=TTT,queries=64]``.
+
+    ``overrides`` (from ``--set``) apply on top of those in the label. This is the inverse of
+    :attr:`ModelSpec.label`, so what a table prints can be pasted back on the command line.
+    """
+    match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", text)
+    if not match:
+        raise UserError(f"{text!r} is not a model name or a label like avesformer-r50[stages=TTT,queries=64]")
+    name, inner = match.groups()
+    inline = parse_set_options([item for item in (inner or "").split(",") if item.strip()]) if inner is not None else {}
+    return make_spec(name, {**inline, **(overrides or {})})

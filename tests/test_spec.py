@@ -58,3 +58,16 @@ def test_reported_figures_match_exact_configurations_only():
     assert reported_for(make_spec("avesformer-r50", {"stages": "TTT"})).latency_ms == 14.9
     assert reported_for(make_spec("avesformer-r50", {"queries": 64})) is None
     assert reported_for(make_spec("avesformer-r50", {"vggish_weights": "/x.pth"})).params_m == 127
+
+
+def test_labels_parse_back_to_specs():
+    from avsbench_kit.spec import spec_from_text
+
+    spec = make_spec("avesformer-r50", {"stages": "TTT", "queries": 64})
+    assert spec_from_text(spec.label) == spec
+    assert spec_from_text("avesformer-r50[stages=TTT]", {"queries": "64"}) == spec
+    assert spec_from_text("avsbench-r50") == make_spec("avsbench-r50")
+    with pytest.raises(UserError, match="not a model name or a label"):
+        spec_from_text("avesformer-r50[stages=TTT")
+    with pytest.raises(UserError, match="stages='X' is not accepted"):
+        spec_from_text("avesformer-r50[stages=X]")
