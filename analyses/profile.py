@@ -253,13 +253,13 @@ def _result(runner: Runner, stats, first, breakdown, flops, peak: float) -> dict
     modules = []
     coverage = None
     if breakdown is not None:
-        for row in breakdown:
+        for row in breakdown.rows:
             modules.append({
                 "name": row.name, "depth": row.depth, "latency_ms": round(row.latency_ms, 4),
-                "share": round(row.latency_ms / stats.median, 4), "params": row.params,
+                "share": round(row.latency_ms / breakdown.forward_ms, 4), "params": row.params,
                 "flops": flops.by_module.get(row.name) if row.depth else None,
             })
-        coverage = round(sum(row.latency_ms for row in breakdown if row.depth == 1) / stats.median, 4)
+        coverage = round(breakdown.coverage, 4)
     result = {
         "model": runner.spec.label,
         "spec": runner.spec.to_dict(),

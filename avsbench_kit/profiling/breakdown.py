@@ -19,6 +19,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from avsbench_kit.profiling.timing import time_once
+
 
 @dataclass
 class ModuleTiming:
@@ -26,6 +28,13 @@ class ModuleTiming:
     depth: int  # 1 = a top-level part; 0 = a group row
     latency_ms: float  # median over iterations of the module's time in one forward
     params: int
+
+
+@dataclass
+class Breakdown:
+    rows: list[ModuleTiming]
+    forward_ms: float  # median of the same forward passes, timed whole
+    coverage: float  # median over those passes of (sum of the top-level parts) / (whole forward)
 
 
 def module_tree(model: nn.Module, depth: int) -> list[tuple[str, nn.Module, int]]:
@@ -109,38 +118,54 @@ class _Timers:
 
 def module_breakdown(
     model: nn.Module, run: Callable[[], object], device: torch.device, depth: int = 2, iters: int = 10, warmup: int = 2,
-) -> list[ModuleTiming]:
-    """Median time of each part (and descendant down to ``depth``, and each group) in one forward."""
+) -> Breakdown:
+    """Median time of each part (and descendant down to ``depth``, and each group) in one forward.
+
+    The whole forward is timed in the same passes, so coverage compares like with like.
+    """
     tree = module_tree(model, depth)
     groups = group_members(model)
     modules = dict(model.named_modules())
-    hooked = {path for path, _, _ in tree} | {p for members in groups.values() for p in members}
+    # a container (ModuleList) is never called itself: its time is the sum of its members'
+    members_of = {path: [p for p, _ in _children(path, m)] if _is_container(m) else [path] for path, m, _ in tree}
+    hooked = {p for paths in members_of.values() for p in paths} | {p for ms in groups.values() for p in ms}
     timers = _Timers(device)
     handles = []
     for path in hooked:
         handles.append(modules[path].register_forward_pre_hook(timers.pre(path)))
         handles.append(modules[path].register_forward_hook(timers.post(path)))
     samples: dict[str, list[float]] = {path: [] for path in hooked}
+    whole: list[float] = []
     try:
         for i in range(warmup + iters):
-            run()
+            elapsed = time_once(run, device)
             totals = timers.collect()
             if i >= warmup:
+                whole.append(elapsed)
                 for path in hooked:
                     samples[path].append(totals.get(path, 0.0))
     finally:
         for handle in handles:
             handle.remove()
-    called = {path for path, values in samples.items() if any(values)}
-    rows = [
-        ModuleTiming(path, level, statistics.median(samples[path]), _params(module))
-        for path, module, level in tree if path in called or level == 1
-    ]
-    for group, members in groups.items():
-        if members:
-            per_iter = [sum(samples[m][i] for m in members) for i in range(iters)]
-            rows.append(ModuleTiming(group, 0, statistics.median(per_iter), sum(_params(modules[m]) for m in members)))
-    return rows
+
+    def per_iter(paths: list[str]) -> list[float]:
+        return [sum(samples[p][i] for p in paths) for i in range(iters)]
+
+    rows = []
+    for path, module, level in tree:
+        times = per_iter(members_of[path])
+        if level == 1 or any(times):
+            rows.append(ModuleTiming(path, level, statistics.median(times), _params(module)))
+    for group, paths in groups.items():
+        if paths:
+            rows.append(ModuleTiming(group, 0, statistics.median(per_iter(paths)), sum(_params(modules[m]) for m in paths)))
+    tops = [per_iter(members_of[path]) for path, _, level in tree if level == 1]
+    coverage = statistics.median(sum(t[i] for t in tops) / whole[i] for i in range(iters))
+    return Breakdown(rows, statistics.median(whole), coverage)
+
+
+def _is_container(module: nn.Module) -> bool:
+    return isinstance(module, (nn.ModuleList, nn.ModuleDict))
 
 
 def _params(module: nn.Module) -> int:
