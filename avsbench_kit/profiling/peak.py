@@ -5,8 +5,10 @@ Achieved GFLOP/s of a model divided by this is its utilization. Both use the FLO
 
 The same GEMM is timed twice: through ``torch.matmul`` (the BLAS library) and as a 1x1
 convolution (oneDNN on CPU, cuDNN on GPU). The two can differ a lot: on AMD CPUs the MKL that
-PyTorch ships runs its slower code path, while oneDNN does not. The peak is the faster of the two,
-so a model whose convolutions beat ``torch.matmul`` still has a utilization of at most about 1.
+PyTorch ships runs its slower code path, while oneDNN does not. The peak is the faster of the two
+(each the best of ``iters`` calls). It is a GEMM probe, not a hardware bound: a convolution kernel
+that beats both GEMM routes (oneDNN's direct 3x3 convolutions on some CPUs) or does fewer
+multiply-adds than the convention counts (Winograd) gives a utilization above 1.
 """
 
 from __future__ import annotations
