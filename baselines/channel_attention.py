@@ -29,7 +29,7 @@ class ChannelAttentionMixer(nn.Module):
         d = c // self.heads
         q = self.q_proj(audio).view(b, 1, self.heads, d).transpose(1, 2)
         k, v = self.kv_proj(tokens).view(b, n, 2, self.heads, d).permute(2, 0, 3, 1, 4)
-        out = attend(q, k, v, "softmax", site=self.site)  # [B, heads, 1, d]
+        out = attend(q, k, v, "softmax", site=self.site, record_as="cha")  # [B, heads, 1, d]
         return self.proj(out.transpose(1, 2).reshape(b, c)).sigmoid()
 
     def forward(self, x: Tensor, audio: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from avsbench_kit.nn.attention import notify, observing
 from avsbench_kit.registry import FUSIONS
 
 
@@ -32,6 +33,7 @@ class TPAVI(nn.Module):
         self.norm = nn.LayerNorm(dim)
         for p in (self.W_z.weight, self.W_z.bias, self.bn.weight, self.bn.bias):
             nn.init.zeros_(p)  # the block starts as LN(x), as released
+        self.site = ""
 
     def affinity_scores(self, tokens: Tensor, audio: Tensor) -> Tensor:
         """``s_i = theta(x_i) . p`` ``[B, N]``: row i of the (rank-one) affinity, before the 1/N."""
@@ -42,6 +44,8 @@ class TPAVI(nn.Module):
     def forward(self, tokens: Tensor, audio: Tensor) -> Tensor:
         """tokens ``[B, N, C]``, audio ``[B, audio_dim]`` -> ``[B, N, C]``."""
         scores = self.affinity_scores(tokens, audio)  # [B, N]
+        if observing():  # the affinity f[i, j] = s_i / N is the same for every j: one distinct (audio) key
+            notify(self.site, "tpavi", (scores / tokens.shape[1])[:, None, :, None])
         g_mean = self.g(tokens.mean(1))  # [B, inter]
         # W_z(y_i) = s_i * (W_z g_mean) + b_z, with y_i = s_i * g_mean
         update = scores.unsqueeze(-1) * F.linear(g_mean, self.W_z.weight).unsqueeze(1) + self.W_z.bias

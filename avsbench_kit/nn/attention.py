@@ -1,10 +1,10 @@
 """The one attention primitive of the project's own models.
 
-Every attention in avsbench_kit and baselines goes through :func:`attend`. On the fast path it is
-a single ``F.scaled_dot_product_attention`` call (softmax) or two matmuls and a sigmoid (sigmoid
-attention has no fused kernel). While an observer is registered (the probes do that), it computes
-the explicit probabilities with :func:`attention_probabilities`, hands them to the observers and
-uses them for the output, so what is recorded is exactly what the model used.
+Every attention in avsbench_kit and baselines goes through :func:`attend`. Its output is a
+single ``F.scaled_dot_product_attention`` call (softmax) or two matmuls and a sigmoid (sigmoid
+attention has no fused kernel). While an observer is registered (the probes do that), it also
+computes the explicit probabilities with :func:`attention_probabilities` and hands them to the
+observers; the output is computed exactly as without observers, so probing changes no bit of it.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from torch import Tensor, nn
 Kind = Literal["softmax", "sigmoid"]
 KINDS: tuple[str, ...] = ("softmax", "sigmoid")
 
-# Callables (site, kind, probabilities[B, heads, Lq, Lk]) -> None. Empty in normal use, so the
+# Callables (site, kind, weights[B, heads, Lq, Lk]) -> None. Empty in normal use, so the
 # fast path costs one truthiness check.
 _observers: list[Callable[[str, str, Tensor], None]] = []
+# > 0 while attend() runs its own SDPA call, so an interceptor of foreign SDPA calls skips it.
+_inside_primitive = 0
 
 
 def add_observer(fn: Callable[[str, str, Tensor], None]) -> None:
@@ -30,6 +32,20 @@ def add_observer(fn: Callable[[str, str, Tensor], None]) -> None:
 
 def remove_observer(fn: Callable[[str, str, Tensor], None]) -> None:
     _observers.remove(fn)
+
+
+def observing() -> bool:
+    return bool(_observers)
+
+
+def notify(site: str, kind: str, weights: Tensor) -> None:
+    """Hand attention-like weights ``[B, heads, Lq, Lk]`` to every observer (parts call this when observed)."""
+    for observe in list(_observers):
+        observe(site, kind, weights)
+
+
+def inside_primitive() -> bool:
+    return _inside_primitive > 0
 
 
 def attention_probabilities(q: Tensor, k: Tensor, kind: Kind = "softmax", scale: float | None = None) -> Tensor:
@@ -43,16 +59,28 @@ def attention_probabilities(q: Tensor, k: Tensor, kind: Kind = "softmax", scale:
     raise ValueError(f"attention kind must be one of {KINDS}, got {kind!r}")
 
 
-def attend(q: Tensor, k: Tensor, v: Tensor, kind: Kind = "softmax", scale: float | None = None, site: str = "") -> Tensor:
-    """Attention output ``[B, heads, Lq, d_v]`` for ``q [B, heads, Lq, d]``, ``k, v [B, heads, Lk, d]``."""
-    if _observers:
-        probs = attention_probabilities(q, k, kind, scale)
-        for observe in list(_observers):
-            observe(site, kind, probs)
-        return torch.matmul(probs, v)
+def attend(q: Tensor, k: Tensor, v: Tensor, kind: Kind = "softmax", scale: float | None = None, site: str = "",
+           record_as: str | None = None) -> Tensor:
+    """Attention output ``[B, heads, Lq, d_v]`` for ``q [B, heads, Lq, d]``, ``k, v [B, heads, Lk, d]``.
+
+    The output always comes from the same kernel, observed or not, so a probe changes no bit of
+    it; while observed, the probabilities are computed on the side and reported under
+    ``record_as`` (default: ``kind``).
+    """
+    global _inside_primitive
     if kind == "softmax":
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    return torch.matmul(attention_probabilities(q, k, kind, scale), v)
+        _inside_primitive += 1
+        try:
+            out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+        finally:
+            _inside_primitive -= 1
+        if _observers:
+            notify(site, record_as or kind, attention_probabilities(q, k, kind, scale))
+        return out
+    probs = attention_probabilities(q, k, kind, scale)
+    if _observers:
+        notify(site, record_as or kind, probs)
+    return torch.matmul(probs, v)
 
 
 class MultiHeadAttention(nn.Module):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from avsbench_kit.nn.attention import notify, observing
+
 
 def deformable_sample(value: Tensor, shapes: list[tuple[int, int]], locations: Tensor, weights: Tensor) -> Tensor:
     """Weighted bilinear samples of multi-scale ``value``.
@@ -89,7 +91,10 @@ class MultiScaleDeformableAttention(nn.Module):
         v = self.value_proj(value).view(b, value.shape[1], self.heads, -1)
         offsets = self.sampling_offsets(query).view(b, lq, self.heads, self.levels, self.points, 2)
         weights = self.attention_weights(query).view(b, lq, self.heads, self.levels * self.points)
-        weights = weights.softmax(-1).view(b, lq, self.heads, self.levels, self.points)
+        weights = weights.softmax(-1)
+        if observing():  # a distribution over levels x points sampled locations, per query and head
+            notify(self.site, "deformable", weights.transpose(1, 2))
+        weights = weights.view(b, lq, self.heads, self.levels, self.points)
         # offsets are in pixels of each level: normalise by that level's (w, h)
         normaliser = torch.tensor([[w, h] for h, w in shapes], device=query.device, dtype=query.dtype)
         locations = reference[:, :, None, :, None, :] + offsets / normaliser[None, None, None, :, None, :]
