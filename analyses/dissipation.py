@@ -1,0 +1,283 @@
+"""Dissipation: per-site attention metrics of a model, and the paper's attention figures.
+
+Figures (PNG and SVG, provenance in their metadata and footer), all from one input frame:
+- fig4a: each generated query's probabilities over its keys, AVSegFormer's QG beside PQG;
+- fig8: audio-to-visual maps of each fusion strategy, overlaid on the frame;
+- fig9: the map of each PQG query;
+- fig7: the map of each decoder layer of an all-transformer (TTT) decoder.
+A map is a query's attention column over the stride-8 pixels (normalised over the pixels),
+averaged over heads (and over queries where the paper averages), upsampled to the frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avsbench_kit import UserError, build_from_spec
+from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
+from avsbench_kit.probes import capture_attention
+from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
+from avsbench_kit.profiling.env import environment
+from avsbench_kit.spec import ModelSpec, make_spec
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
+
+
+@dataclasses.dataclass
+class Sample:
+    image: torch.Tensor  # [1, 3, H, W], ImageNet-normalised
+    rgb: np.ndarray  # [H, W, 3] uint8, for overlays
+    audio: torch.Tensor  # [1, 1, 96, 64]
+    description: str
+
+
+def synthetic_sample(size: int = 224, seed: int = 0) -> Sample:
+    """A frame with three shapes on a textured background, and the sound of one of them.
+
+    Each shape class has its own harmonic signature (fundamental 220, 440 or 880 Hz); the audio is
+    the sounding shape's signature plus a little noise, 0.96 s at 16 kHz.
+    """
+    gen = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    texture = 0.5 + 0.15 * np.sin(2 * np.pi * (3 * xx + 2 * yy)) + 0.05 * gen.standard_normal((size, size))
+    rgb = np.stack([texture * 0.8, texture * 0.75, texture * 0.7], -1)
+    shapes = [("circle", (0.9, 0.2, 0.2), 220.0), ("square", (0.2, 0.75, 0.3), 440.0), ("triangle", (0.2, 0.35, 0.9), 880.0)]
+    centres = [(0.28, 0.3), (0.7, 0.32), (0.5, 0.72)]
+    radius = 0.14
+    for (kind, colour, _), (cy, cx) in zip(shapes, centres):
+        if kind == "circle":
+            mask = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
+        elif kind == "square":
+            mask = (abs(yy - cy) < radius * 0.9) & (abs(xx - cx) < radius * 0.9)
+        else:
+            mask = (yy > cy - radius) & (yy < cy + radius) & (abs(xx - cx) < (yy - (cy - radius)) / 2)
+        rgb[mask] = colour
+    sounding = int(gen.integers(len(shapes)))
+    name, _, f0 = shapes[sounding]
+    t = np.arange(int(1.0 * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = sum(0.3 / k * np.sin(2 * np.pi * f0 * k * t) for k in range(1, 5)) + 0.01 * gen.standard_normal(t.size)
+    audio = waveform_to_examples(wave.astype(np.float32), SAMPLE_RATE)[:1].unsqueeze(1)
+    rgb8 = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return Sample(_normalise(rgb8), rgb8, audio, f"synthetic frame (seed {seed}): circle, square, triangle; the {name} sounds ({f0:.0f} Hz)")
+
+
+def _normalise(rgb8: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(rgb8).permute(2, 0, 1).float().unsqueeze(0) / 255.0
+    return (x - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def load_sample(image_path: str, audio_path: str, size: int = 224) -> Sample:
+    """A user's frame (any image PIL reads, resized to size x size) and the first 0.96 s of a sound file."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(image_path) as img:
+            rgb8 = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
+    except FileNotFoundError:
+        raise UserError(f"--image: no such file {image_path}") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise UserError(f"--image: {image_path} is not a readable image ({type(exc).__name__})") from None
+    import soundfile
+
+    if not Path(audio_path).is_file():
+        raise UserError(f"--audio: no such file {audio_path}")
+    try:
+        wave, rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise UserError(f"--audio: {audio_path} is not a readable sound file ({exc})") from None
+    examples = waveform_to_examples(wave.mean(1), rate)
+    if examples.shape[0] == 0:
+        raise UserError(f"--audio: {audio_path} is shorter than one 0.96 s VGGish example")
+    return Sample(_normalise(rgb8), rgb8, examples[:1].unsqueeze(1), f"{image_path} + first 0.96 s of {audio_path}")
+
+
+def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
+    model = build_from_spec(spec)
+    with torch.inference_mode(), capture_attention(model) as recorder:
+        model(sample.image, sample.audio)
+    return recorder
+
+
+def site_table(spec: ModelSpec, sample: Sample) -> list[dict[str, Any]]:
+    """One row per attention call: site, kind, n_queries, n_keys, entropy_norm, row_diversity, dissipated, reason."""
+    table = capture(spec, sample).summary()
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+# ---- maps ---------------------------------------------------------------------------------------
+
+def pixel_map(record: AttentionRecord, hw: tuple[int, int], key: int | None = None) -> np.ndarray:
+    """``[h, w]`` map over the first level's pixels: attention columns normalised over the pixels,
+    averaged over heads and keys (or one key). Channel attention (one audio query over the pixels)
+    gives its row instead."""
+    h, w = hw
+    weights = record.weights[0].float()  # [heads, rows, keys]
+    if record.kind == "cha":
+        column = weights[:, 0, : h * w]
+        return (column / column.abs().sum(-1, keepdim=True).clamp_min(1e-12)).mean(0).view(h, w).numpy()
+    pixels = weights[:, : h * w, :]
+    if key is not None:
+        pixels = pixels[:, :, key : key + 1]
+    columns = pixels / pixels.abs().sum(1, keepdim=True).clamp_min(1e-12)
+    return columns.mean((0, 2)).view(h, w).numpy()
+
+
+def _first_level(size: int) -> tuple[int, int]:
+    return (size // 8, size // 8)
+
+
+def _fusion_record(recorder: AttentionRecorder, prefix: str) -> AttentionRecord:
+    found = [r for r in recorder.records if r.site.startswith(prefix) and r.kind != "deformable"]
+    if not found:
+        raise RuntimeError(f"no attention recorded under {prefix}")
+    return found[0]  # TPAVI records one call per level: the first is stride 8
+
+
+# ---- figures ------------------------------------------------------------------------------------
+
+def _figure_base(spec: ModelSpec) -> ModelSpec:
+    """AVESFormer variants are drawn from the given model when it is one, else from avesformer-r18."""
+    return spec if spec.family == "avesformer" else make_spec("avesformer-r18")
+
+
+def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    say = progress or (lambda message: None)
+    base = _figure_base(spec)
+    size = sample.image.shape[-1]
+    hw = _first_level(size)
+    env = environment(torch.device("cpu"))
+    provenance = {"tool": "avskit dissipation", "base_model": base.label, "input": sample.description,
+                  "commit": env["commit"], "torch": env["torch"], "time": env["time"],
+                  "weights": "pretrained" if base.vggish_weights and base.backbone_weights else "random (untrained)"}
+    written = []
+    say("fig4a: QG vs PQG query probabilities")
+    written += _save(_fig4a(base, sample), out / "fig4a_query_attention", provenance)
+    say("fig8: fusion strategies")
+    written += _save(_fig8(base, sample, hw), out / "fig8_fusion_maps", provenance)
+    say("fig9: PQG queries")
+    written += _save(_fig9(base, sample, hw), out / "fig9_pqg_queries", provenance)
+    say("fig7: decoder layers")
+    written += _save(_fig7(base, sample, hw), out / "fig7_decoder_layers", provenance)
+    return written
+
+
+def _overlay(ax, rgb: np.ndarray, heat: np.ndarray, title: str) -> None:
+    up = F.interpolate(torch.from_numpy(np.ascontiguousarray(heat))[None, None].float(), size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    span = up.max() - up.min()
+    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
+    ax.imshow(rgb)
+    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def _verdict(record: AttentionRecord) -> str:
+    m = record.metrics
+    div = "n/a" if math.isnan(m.row_diversity) else f"{m.row_diversity:.3f}"
+    return f"diversity {div}" + (" - DISSIPATED" if m.dissipated else "")
+
+
+def _fig4a(base: ModelSpec, sample: Sample):
+    import matplotlib.pyplot as plt
+
+    qg = capture(dataclasses.replace(base, qg="qg", queries=300), sample)
+    pqg = capture(dataclasses.replace(base, qg="pqg", queries=16), sample)
+    qg_rec = [r for r in qg.records if ".cross_attn" in r.site and r.site.startswith("query_generator")][-1]
+    pqg_rec = [r for r in pqg.records if r.site.startswith("query_generator")][-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    qg_probs = qg_rec.weights[0].mean(0).T.numpy()  # [1 key, 300 queries]
+    im = axes[0].imshow(qg_probs, aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer)\n{_verdict(qg_rec)}", fontsize=9)
+    axes[0].set_xlabel("query")
+    axes[0].set_yticks([0], ["audio"])
+    fig.colorbar(im, ax=axes[0], fraction=0.05)
+    pqg_probs = pqg_rec.weights[0].mean(0)[1:].numpy()  # the 16 queries' rows over [audio | 16 queries]
+    im = axes[1].imshow(pqg_probs, aspect="auto", cmap="viridis")
+    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer)\n{_verdict(pqg_rec)}", fontsize=9)
+    axes[1].set_xlabel("key (0 = audio prompt)")
+    axes[1].set_ylabel("query")
+    fig.colorbar(im, ax=axes[1], fraction=0.05)
+    fig.suptitle("Attention probabilities of each generated query (heads averaged)", fontsize=11)
+    return fig
+
+
+def _fig8(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+    import matplotlib.pyplot as plt
+
+    last = f"decoder.stages.{len(base.stages) - 1}.layers.1.fusion"
+    stages = base.stages if base.stages.endswith("T") else base.stages[:-1] + "T"
+    fig, axes = plt.subplots(1, len(FUSIONS_SHOWN), figsize=(3.2 * len(FUSIONS_SHOWN), 3.6))
+    for ax, fusion in zip(axes, FUSIONS_SHOWN):
+        recorder = capture(dataclasses.replace(base, fusion=fusion, stages=stages), sample)
+        record = _fusion_record(recorder, last)
+        _overlay(ax, sample.rgb, pixel_map(record, hw), f"{fusion} ({record.kind})\n{_verdict(record)}")
+    fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
+    return fig
+
+
+def _fig9(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+    import matplotlib.pyplot as plt
+
+    spec = dataclasses.replace(base, qg="pqg", fusion="cross_attention", queries=16)
+    spec = dataclasses.replace(spec, stages=spec.stages if spec.stages.endswith("T") else spec.stages[:-1] + "T")
+    record = _fusion_record(capture(spec, sample), f"decoder.stages.{len(spec.stages) - 1}.layers.1.fusion")
+    n = record.n_keys
+    cols = 4
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.6))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        if i < n:
+            _overlay(ax, sample.rgb, pixel_map(record, hw, key=i), f"query {i}")
+        else:
+            ax.axis("off")
+    fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
+    return fig
+
+
+def _fig7(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+    import matplotlib.pyplot as plt
+
+    spec = dataclasses.replace(base, stages="TTT", fusion="cross_attention")
+    recorder = capture(spec, sample)
+    prefixes = [f"decoder.stages.{s}.layers.{l}.fusion" for s in range(3) for l in range(2)]
+    fig, axes = plt.subplots(1, len(prefixes), figsize=(2.9 * len(prefixes), 3.4))
+    for ax, prefix, i in zip(axes, prefixes, range(len(prefixes))):
+        record = _fusion_record(recorder, prefix)
+        _overlay(ax, sample.rgb, pixel_map(record, hw), f"block {i + 1}\n{_verdict(record)}")
+    fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
+    return fig
+
+
+def _save(fig, stem: Path, provenance: dict) -> list[str]:
+    """PNG and SVG with provenance in the metadata and a footer; written to temporary names, then renamed."""
+    import matplotlib.pyplot as plt
+
+    footer = (f"avskit {provenance['commit'] or ''} | torch {provenance['torch']} | {provenance['base_model']} | "
+              f"weights: {provenance['weights']} | {provenance['input']}")
+    fig.text(0.01, 0.005, footer, fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    description = json.dumps(provenance, sort_keys=True)
+    for ext in ("png", "svg"):
+        final = stem.with_suffix(f".{ext}")
+        tmp = final.with_name(f".{final.name}.partial")
+        fig.savefig(tmp, format=ext, dpi=110, metadata={"Title": stem.name, "Description": description})
+        tmp.replace(final)
+        written.append(str(final))
+    plt.close(fig)
+    return written

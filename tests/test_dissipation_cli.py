@@ -1,0 +1,94 @@
+"""`avskit dissipation`: the acceptance verdicts, figures with provenance, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from PIL import Image
+
+import cli
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def flagged_sites(capsys, *args):
+    code, out, err = run(capsys, "dissipation", *args, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"site", "kind", "n_queries", "n_keys", "entropy_norm", "row_diversity", "dissipated"} <= set(report["sites"][0])
+    return {s["site"] for s in report["sites"] if s["dissipated"]}, report
+
+
+def test_default_avesformer_has_no_flagged_site(capsys):
+    flagged, report = flagged_sites(capsys, "avesformer-r18")
+    assert flagged == set()
+    assert "synthetic frame" in report["input"]
+
+
+def test_raw_single_token_cross_attention_is_flagged(capsys):
+    flagged, _ = flagged_sites(capsys, "avesformer-r18", "--set", "fusion=dissipation")
+    assert flagged and all(".fusion.cross_attn" in site for site in flagged)
+
+
+def test_avsegformer_query_generator_is_flagged(capsys):
+    flagged, _ = flagged_sites(capsys, "avesformer-r18", "--set", "qg=qg")
+    assert flagged == {f"query_generator.layers.{i}.cross_attn.attn" for i in range(6)}
+
+
+def test_figures_are_written_with_provenance(capsys, tmp_path):
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", "--out", str(tmp_path / "figs"))
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == sorted(f"{stem}.{ext}" for stem in ("fig4a_query_attention", "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries")
+                           for ext in ("png", "svg"))
+    png = Image.open(tmp_path / "figs" / "fig8_fusion_maps.png")
+    provenance = json.loads(png.info["Description"])
+    assert provenance["weights"] == "random (untrained)" and provenance["base_model"] == "avesformer-r18"
+    assert png.size[0] > 1000
+    assert "avesformer-r18" in (tmp_path / "figs" / "fig9_pqg_queries.svg").read_text()
+    assert "wrote" in out
+
+
+def test_user_image_and_audio(capsys, tmp_path):
+    image = tmp_path / "frame.png"
+    Image.fromarray((np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)).save(image)
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, (0.3 * np.sin(2 * np.pi * 440 * np.arange(22050) / 22050)).astype(np.float32), 22050)
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", "--image", str(image), "--audio", str(wav), "--json")
+    assert code == 0, err
+    assert "frame.png" in json.loads(out)["input"]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("image-only", "--image and --audio go together"),
+    ("bad-image", "is not a readable image"),
+    ("missing-audio", "--audio: no such file"),
+    ("bad-audio", "is not a readable sound file"),
+    ("short-audio", "shorter than one 0.96 s"),
+])
+def test_bad_inputs(capsys, tmp_path, case, message):
+    image = tmp_path / "frame.png"
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, np.zeros(16000, dtype=np.float32), 16000)
+    args = {"image-only": ["--image", str(image)],
+            "bad-image": ["--image", str(tmp_path / "clip.wav"), "--audio", str(wav)],
+            "missing-audio": ["--image", str(image), "--audio", str(tmp_path / "nope.wav")],
+            "bad-audio": ["--image", str(image), "--audio", str(image)],
+            "short-audio": ["--image", str(image), "--audio", str(_short(tmp_path))]}[case]
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", *args, "--out", str(tmp_path / "figs"))
+    assert code == 2 and out == ""
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert len(lines) == 1 and message in lines[0], err
+    assert not (tmp_path / "figs").exists()
+
+
+def _short(tmp_path):
+    path = tmp_path / "short.wav"
+    soundfile.write(path, np.zeros(8000, dtype=np.float32), 16000)
+    return path
