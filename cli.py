@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 import warnings
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,7 +16,8 @@ from rich.table import Table
 from avsbench_kit.errors import UserError
 
 app = typer.Typer(
-    help="AVESFormer and AVS baselines in the real-time setting (one frame, T=1): zoo, parameters, profiling.",
+    help="AVESFormer and AVS baselines in the real-time setting (one frame, T=1): the zoo, parameters, "
+    "latency and where it goes, attention dissipation, the synthetic benchmark.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -209,7 +209,7 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
         flops[spec] = count_flops(eager, (image, audio))
     env = environment(device)
     env.update({"dtype": opts.dtype, "batch": opts.batch, "size": opts.size, "warmup": opts.warmup, "iters": opts.iters,
-                "command": " ".join(shlex.quote(a) for a in ["avskit", *sys.argv[1:]]) if sys.argv else None})
+                "command": " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None})
     # each candidate against the peak of the dtype it computes in: eager is fp32
     results = [_result(r, s, stats[0], breakdowns.get(r.spec) if r.path == "eager" else None, flops[r.spec],
                        peaks["fp32" if r.path == "eager" else opts.dtype]["peak"])
