@@ -1,0 +1,221 @@
+"""Training and evaluation, one frame at a time (T=1).
+
+The paper's recipe (appendix A.2.1): AdamW, polynomial learning-rate decay (power 0.9), VGGish
+frozen, horizontal flips; losses IoU (weight 1.8 on S4/MS3, 1.0 on AVSS) + Dice (1.0) on the
+sigmoid mask, plus the auxiliary "mix" loss (0.1): the same loss on the channel mean of the mask
+feature, upsampled; AVSS uses cross-entropy as its main loss. Checkpoints are written atomically
+(temporary file, then rename) and a run resumes from its last one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
+from avsbench_kit.errors import UserError
+from avsbench_kit.metrics import BinaryMeter, SemanticMeter
+
+DICE_EPS = 0.002
+LAMBDA_IOU = {"s4": 1.8, "ms3": 1.8, "avss": 1.0}
+LAMBDA_DICE = 1.0
+LAMBDA_AUX = 0.1
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def dice_loss(probs: Tensor, target: Tensor) -> Tensor:
+    """``1 - 2 sum(p g) / (sum(p^2) + sum(g^2) + 0.002)`` per frame, averaged."""
+    inter = (probs * target).flatten(1).sum(1)
+    denominator = (probs * probs).flatten(1).sum(1) + (target * target).flatten(1).sum(1) + DICE_EPS
+    return (1 - 2 * inter / denominator).mean()
+
+
+def iou_loss(probs: Tensor, target: Tensor) -> Tensor:
+    """Soft IoU: ``1 - sum(p g) / sum(p + g - p g)`` per frame, averaged (1 for an empty frame predicted empty is 0 loss)."""
+    inter = (probs * target).flatten(1).sum(1)
+    union = (probs + target - probs * target).flatten(1).sum(1)
+    return (1 - (inter + 1.0) / (union + 1.0)).mean()
+
+
+def binary_loss(logits: Tensor, target: Tensor, subset: str) -> Tensor:
+    probs = torch.sigmoid(logits)
+    return LAMBDA_IOU[subset] * iou_loss(probs, target) + LAMBDA_DICE * dice_loss(probs, target)
+
+
+def segmentation_loss(logits: Tensor, target: Tensor, subset: str, mask_feature: Tensor | None = None) -> Tensor:
+    """The paper's loss for ``logits [B, C, H, W]`` and ``target [B, H, W]`` (binary float or class indices)."""
+    if subset == "avss":
+        main = F.cross_entropy(logits, target.long(), ignore_index=255)
+        binary_target = (target > 0).float()
+    else:
+        main = binary_loss(logits[:, 0], target, subset)
+        binary_target = target
+    if mask_feature is None:
+        return main
+    aux_logits = F.interpolate(mask_feature.mean(1, keepdim=True), size=target.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    return main + LAMBDA_AUX * binary_loss(aux_logits, binary_target, "s4" if subset != "avss" else "avss")
+
+
+class SyntheticFrames(torch.utils.data.Dataset):
+    """The synthetic benchmark in memory: every frame of ``videos`` videos of one split, made on the fly."""
+
+    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0):
+        from avsbench_kit.data.synthetic import FRAMES_PER_VIDEO, split_of
+
+        self.subset, self.size, self.seed = subset, size, seed
+        frames = [1] if subset == "s4" and split == "train" else range(FRAMES_PER_VIDEO)  # S4 train: frame 1 only
+        self.items = [(v, f) for v in range(videos) if split_of(v, videos) == split for f in frames]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
+        from avsbench_kit.data.synthetic import synthetic_frame
+
+        video, frame = self.items[n]
+        f = synthetic_frame(self.subset, self.seed, video, frame, self.size)
+        image = (torch.from_numpy(f.image).permute(2, 0, 1).float() / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        audio = waveform_to_examples(f.waveform, SAMPLE_RATE)[:1]
+        mask = torch.from_numpy(f.mask.astype(np.int64)) if self.subset == "avss" else torch.from_numpy(f.mask.astype(np.float32))
+        return image, audio, mask, {"video": video, "frame": frame}
+
+
+def collate(batch: list) -> tuple[Tensor, Tensor, Tensor]:
+    images, audios, masks, _ = zip(*batch)
+    return torch.stack(images), torch.stack(audios), torch.stack(masks)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` to ``path`` atomically: a reader never sees a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def trainable_state(model: nn.Module) -> dict[str, Tensor]:
+    """The state dict without frozen parameters (VGGish's 72M come from its own weight file)."""
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+
+
+def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
+    """Load a checkpoint into ``model``; UserError if the file is unreadable or made for another model."""
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint {path}: no such file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise UserError(f"checkpoint {path}: not an avskit checkpoint (no 'model' entry)")
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    try:
+        result = model.load_state_dict(state["model"], strict=False)
+    except RuntimeError as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "shapes differ")
+        raise UserError(f"checkpoint {path}: does not fit this model ({first}); was it trained with other --set values?") from None
+    missing = [k for k in result.missing_keys if k not in frozen]
+    if missing or result.unexpected_keys:
+        keys = (missing or result.unexpected_keys)[:2]
+        raise UserError(f"checkpoint {path}: does not fit this model (keys {keys} differ); was it trained with other --set values?")
+    return state
+
+
+def capture_mask_feature(model: nn.Module) -> tuple[dict, Callable[[], None]]:
+    """Hook the mask head's ``out_conv`` to get the mask feature for the auxiliary loss, without changing forward."""
+    store: dict[str, Tensor] = {}
+    head = getattr(model, "mask_head", None)
+    if head is None or not hasattr(head, "out_conv"):
+        return store, lambda: None
+    handle = head.out_conv.register_forward_hook(lambda module, args, output: store.__setitem__("mask_feature", output))
+    return store, handle.remove
+
+
+def evaluate(model: nn.Module, dataset, subset: str, batch: int = 4, num_classes: int = 71,
+             audio_blind: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+    """The official evaluation: per-batch J and F averaged (S4/MS3, batch 4), or AVSS mIoU and F."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
+    meter: BinaryMeter | SemanticMeter = SemanticMeter(num_classes) if subset == "avss" else BinaryMeter()
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        for i, (images, audios, masks) in enumerate(loader):
+            if audio_blind:
+                audios = torch.zeros_like(audios)
+            logits = model(images, audios)
+            meter.update(logits if subset == "avss" else logits[:, 0], masks)
+            if progress:
+                progress(i + 1, len(loader))
+    model.train(was_training)
+    out = meter.compute()
+    return {"jaccard": out["miou"], "f_score": out["f_score"]} if subset == "avss" else {"jaccard": out["jaccard"], "f_score": out["f_score"]}
+
+
+@dataclass
+class TrainConfig:
+    subset: str = "s4"
+    steps: int = 300
+    batch: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    seed: int = 0
+    audio_blind: bool = False
+    checkpoint_every: int = 50
+
+
+def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None = None,
+          progress: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.steps`` steps (resuming from ``checkpoint`` if it exists); returns the last loss."""
+    torch.manual_seed(cfg.seed)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
+    step = 0
+    if checkpoint is not None and checkpoint.is_file():
+        state = load_checkpoint(checkpoint, model)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step = state["step"]
+        torch.set_rng_state(state["rng"])  # dropout continues where it stopped
+    generator = torch.Generator().manual_seed(cfg.seed)
+    order = torch.randperm(len(dataset), generator=generator)
+    store, unhook = capture_mask_feature(model)
+    loss_value = float("nan")
+    try:
+        while step < cfg.steps:
+            # the batch of step s is fixed by (seed, s), so a resumed run sees the same data
+            start = (step * cfg.batch) % len(dataset)
+            idx = [int(order[(start + k) % len(dataset)]) for k in range(cfg.batch)]
+            images, audios, masks = collate([dataset[i] for i in idx])
+            flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(cfg.seed * 100003 + step)) < 0.5
+            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+            masks = torch.where(flip.view(-1, *[1] * (masks.dim() - 1)), masks.flip(-1), masks)
+            if cfg.audio_blind:
+                audios = torch.zeros_like(audios)
+            logits = model(images, audios)
+            loss = segmentation_loss(logits, masks, cfg.subset, store.get("mask_feature"))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            loss_value = loss.item()
+            if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                save_checkpoint(checkpoint, {"model": trainable_state(model), "optimizer": optimizer.state_dict(),
+                                             "scheduler": scheduler.state_dict(), "step": step, "config": vars(cfg),
+                                             "rng": torch.get_rng_state()})
+            if progress:
+                progress(step, loss_value)
+    finally:
+        unhook()
+    return {"steps": step, "loss": loss_value}

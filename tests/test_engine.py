@@ -1,0 +1,82 @@
+"""The training engine: the paper's losses, deterministic and resumable training, evaluation, checkpoints."""
+
+import pytest
+import torch
+
+from avsbench_kit import UserError, build_model
+from avsbench_kit.engine import (SyntheticFrames, TrainConfig, dice_loss, evaluate, iou_loss, load_checkpoint,
+                                 save_checkpoint, segmentation_loss, train, trainable_state)
+
+
+def test_losses_by_hand():
+    target = torch.tensor([[[1.0, 0.0], [1.0, 0.0]]])
+    probs = torch.tensor([[[1.0, 1.0], [0.0, 0.0]]])
+    assert dice_loss(probs, target).item() == pytest.approx(1 - 2 * 1 / (2 + 2 + 0.002))
+    assert iou_loss(probs, target).item() == pytest.approx(1 - (1 + 1) / (3 + 1))
+    assert dice_loss(target, target).item() == pytest.approx(0.0, abs=1e-3)
+
+
+def test_segmentation_loss_adds_the_auxiliary_term():
+    logits, target = torch.randn(2, 1, 8, 8), (torch.rand(2, 8, 8) > 0.5).float()
+    feature = torch.randn(2, 4, 4, 4)
+    main = segmentation_loss(logits, target, "s4")
+    assert segmentation_loss(logits, target, "s4", feature) > main
+    semantic = segmentation_loss(torch.randn(2, 5, 8, 8), torch.randint(0, 5, (2, 8, 8)), "avss")
+    assert semantic.item() > 0
+
+
+def small_run(tmp_path, steps, checkpoint=None, kill_at=None):
+    torch.manual_seed(0)
+    model = build_model("avesformer-r18")
+    data = SyntheticFrames("s4", "train", videos=10, size=64)
+
+    def progress(step, loss):
+        if step == kill_at:
+            raise KeyboardInterrupt
+
+    result = train(model, data, TrainConfig(steps=steps, batch=2, checkpoint_every=2), checkpoint, progress)
+    return model, result
+
+
+def test_training_is_deterministic_and_resumable(tmp_path):
+    straight, r1 = small_run(tmp_path, 4)
+    ckpt = tmp_path / "run" / "last.pt"
+    with pytest.raises(KeyboardInterrupt):
+        small_run(tmp_path, 4, ckpt, kill_at=3)  # killed during step 3: the step-2 checkpoint stays
+    assert torch.load(ckpt, weights_only=False)["step"] == 2
+    resumed, r2 = small_run(tmp_path, 4, ckpt)
+    assert r2["steps"] == 4 and r1["loss"] == pytest.approx(r2["loss"], rel=1e-5)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert not list(ckpt.parent.glob(".*partial"))  # written atomically
+    assert "audio_backbone.features.0.weight" not in torch.load(ckpt, weights_only=False)["model"]  # frozen VGGish not stored
+
+
+def test_training_changes_only_trainable_weights(tmp_path):
+    model, _ = small_run(tmp_path, 1)
+    torch.manual_seed(0)  # the same initial weights as small_run's
+    fresh = build_model("avesformer-r18")
+    torch.testing.assert_close(model.audio_backbone.features[0].weight, fresh.audio_backbone.features[0].weight)
+    assert not torch.allclose(model.mask_head.classifier[0].weight, fresh.mask_head.classifier[0].weight)
+
+
+def test_evaluate_reports_official_metrics():
+    model = build_model("avesformer-r18")
+    data = SyntheticFrames("s4", "test", videos=20, size=64)
+    out = evaluate(model, data, "s4")
+    assert set(out) == {"jaccard", "f_score"} and 0 <= out["jaccard"] <= 1 and 0 <= out["f_score"] <= 1
+    assert len(data) == 3 * 5  # test split: 15% of 20 videos, all 5 frames
+
+
+def test_checkpoint_errors(tmp_path):
+    model = build_model("avesformer-r18")
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, {"model": trainable_state(model)})
+    load_checkpoint(path, build_model("avesformer-r18"))
+    with pytest.raises(UserError, match="does not fit this model"):
+        load_checkpoint(path, build_model("avesformer-r18", queries=32))
+    path.write_bytes(b"junk")
+    with pytest.raises(UserError, match="not a readable checkpoint"):
+        load_checkpoint(path, model)
+    with pytest.raises(UserError, match="no such file"):
+        load_checkpoint(tmp_path / "none.pt", model)
