@@ -80,3 +80,42 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(path, model)
     with pytest.raises(UserError, match="no such file"):
         load_checkpoint(tmp_path / "none.pt", model)
+
+
+def test_train_and_eval_commands(capsys, tmp_path):
+    import json
+
+    import cli
+
+    args = ["avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--results", str(tmp_path / "r.jsonl")]
+    code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--out", str(tmp_path / "run"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    assert set(report["test"]) == {"jaccard", "f_score"} and report["train"]["steps"] == 2
+    assert (tmp_path / "run" / "last.pt").is_file()
+    code = cli.main(["eval", *args, "--checkpoint", str(tmp_path / "run" / "last.pt"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["test"] == report["test"]  # the same weights, the same test split
+    code = cli.main(["eval", *args, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["initial_weights"] and "initial (untrained) weights" in captured.err
+    records = (tmp_path / "r.jsonl").read_text().splitlines()
+    assert len(records) == 6 and json.loads(records[0])["provenance"]["data"] == "synthetic:s4"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "avesformer-r18", "--data", "synthetic:xyz"], "choose synthetic:s4"),
+    (["train", "avesformer-r18", "--data", "/nonexistent"], "say which one with --subset"),
+    (["train", "avesformer-r18", "--data", "/nonexistent", "--subset", "s4"], "is not a directory"),
+    (["train", "avesformer-r18", "--data", "synthetic:avss"], "add --set classes=71"),
+    (["train", "avesformer-r18", "--steps", "3", "--epochs", "1"], "not both"),
+    (["eval", "avesformer-r18", "--checkpoint", "/nonexistent.pt"], "no such file"),
+])
+def test_train_eval_bad_input(capsys, args, message):
+    import cli
+
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("warning:", "note:"))]
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
