@@ -170,13 +170,44 @@ class TrainConfig:
     seed: int = 0
     audio_blind: bool = False
     checkpoint_every: int = 50
+    freeze_batchnorm: bool = False  # keep BatchNorm statistics fixed (eval mode) while training
+
+
+def distributed_rank_and_size() -> tuple[int, int]:
+    """(rank, world size); under torchrun the process group is started here (gloo on CPU, NCCL on CUDA)."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def global_mean(value: Tensor) -> float:
+    import torch.distributed as dist
+
+    total = value.clone()
+    dist.all_reduce(total)
+    return total.item() / dist.get_world_size()
 
 
 def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None = None,
           progress: Callable[[int, float], None] | None = None) -> dict[str, Any]:
     """Train ``model`` for ``cfg.steps`` steps (resuming from ``checkpoint`` if it exists); returns the last loss."""
     torch.manual_seed(cfg.seed)
+    rank, world = distributed_rank_and_size()
+    if cfg.batch % world:
+        raise UserError(f"--batch {cfg.batch} must be divisible by the {world} processes")
     model.train()
+    if cfg.freeze_batchnorm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    net = model
+    if world > 1:
+        if not cfg.freeze_batchnorm:  # statistics over the global batch, as a single process would see
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = nn.parallel.DistributedDataParallel(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
@@ -196,21 +227,22 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
             # the batch of step s is fixed by (seed, s), so a resumed run sees the same data
             start = (step * cfg.batch) % len(dataset)
             idx = [int(order[(start + k) % len(dataset)]) for k in range(cfg.batch)]
-            images, audios, masks = collate([dataset[i] for i in idx])
             flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(cfg.seed * 100003 + step)) < 0.5
+            idx, flip = idx[rank::world], flip[rank::world]  # this process's share of the global batch
+            images, audios, masks = collate([dataset[i] for i in idx])
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
             masks = torch.where(flip.view(-1, *[1] * (masks.dim() - 1)), masks.flip(-1), masks)
             if cfg.audio_blind:
                 audios = torch.zeros_like(audios)
-            logits = model(images, audios)
+            logits = net(images, audios)
             loss = segmentation_loss(logits, masks, cfg.subset, store.get("mask_feature"))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # DDP averages the gradients of equal shares: the global batch's mean
             optimizer.step()
             scheduler.step()
             step += 1
-            loss_value = loss.item()
-            if checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            loss_value = global_mean(loss.detach()) if world > 1 else loss.item()
+            if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                 save_checkpoint(checkpoint, {"model": trainable_state(model), "optimizer": optimizer.state_dict(),
                                              "scheduler": scheduler.state_dict(), "step": step, "config": vars(cfg),
                                              "rng": torch.get_rng_state()})
