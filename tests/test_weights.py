@@ -109,3 +109,12 @@ def test_imagenet_weights_come_from_the_torch_cache(tmp_path, monkeypatch):
     torch.save(cached.state_dict(), tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[-1])
     pyramid = ResNetPyramid("resnet18", "imagenet")
     torch.testing.assert_close(pyramid.stem[0].weight, cached.conv1.weight)
+
+
+def test_random_vggish_keeps_its_scale():
+    """He-initialised random features are usable: the embedding of log-mel input is not vanishingly small."""
+    torch.manual_seed(0)
+    with pytest.warns(RandomWeightsWarning):
+        net = VGGish()
+    emb = net(torch.randn(4, 1, 96, 64))
+    assert emb.norm(dim=1).mean() > 1.0

@@ -49,9 +49,21 @@ class VGGish(nn.Module):
             check_keys(weights, state, set(self.state_dict()))
             load_into(self, state, weights)
         else:
+            self._init_random()
             warnings.warn(RANDOM_WEIGHTS_NOTICE, RandomWeightsWarning, stacklevel=2)
         if frozen:
             self.requires_grad_(False)
+
+    def _init_random(self) -> None:
+        """He initialisation, so random features keep their scale through the nine ReLU layers.
+
+        PyTorch's default initialisation shrinks the signal about 400x over this depth (embedding
+        norm ~0.08 on log-mel input), which leaves a model trained on top almost no audio signal.
+        """
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, log_mel: Tensor) -> Tensor:
         x = self.features(log_mel)  # [B, 512, 6, 4]
