@@ -413,6 +413,8 @@ def train_command(
         report = run_training(spec, options, cfg, folder, Path(results) if results else None,
                               on_step=lambda step, loss: bar.update(task, completed=step, description=f"training, loss {loss:.3f}"),
                               on_eval=lambda i, n: bar.update(task, description=f"evaluating {i}/{n}"))
+    if "rank" in report:  # a torchrun worker other than rank 0: rank 0 reports
+        return
     if json_out:
         _print_json(report)
         return

@@ -12,7 +12,7 @@ import torch
 
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.data.avsbench import AVSBenchFrames
-from avsbench_kit.engine import SyntheticFrames, TrainConfig, evaluate, load_checkpoint, train
+from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_and_size, evaluate, load_checkpoint, train
 from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import append_records, make_record
 from avsbench_kit.spec import ModelSpec
@@ -71,6 +71,11 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     started = time.perf_counter()
     trained = train(model, train_set, cfg, checkpoint, on_step)
     seconds = time.perf_counter() - started
+    rank, world = distributed_rank_and_size()
+    if world > 1:
+        torch.distributed.destroy_process_group()
+        if rank != 0:  # under torchrun only rank 0 evaluates, records and reports
+            return {"rank": rank}
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, progress=on_eval)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": cfg.audio_blind,
               "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},

@@ -174,12 +174,12 @@ class TrainConfig:
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
-    """(rank, world size); under torchrun the process group is started here (gloo on CPU, NCCL on CUDA)."""
+    """(rank, world size); under torchrun the process group is started here (gloo: the engine trains on the CPU)."""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
@@ -203,11 +203,10 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
-    net = model
-    if world > 1:
-        if not cfg.freeze_batchnorm:  # statistics over the global batch, as a single process would see
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        net = nn.parallel.DistributedDataParallel(model)
+    # Under DDP each process normalises its BatchNorm layers with its own share's statistics
+    # (SyncBatchNorm is CUDA-only and the engine trains on the CPU); with freeze_batchnorm the
+    # processes compute exactly what one process computes on the whole batch.
+    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
