@@ -371,6 +371,7 @@ def train_command(
     videos: VideosOption = 200,
     quick: Annotated[bool, typer.Option("--quick", help="A CPU-sized run: 64x64 frames, 3000 synthetic videos, 600 steps of 8 at lr 2e-4 (about 7 minutes on 2 cores).")] = False,
     audio_blind: AudioBlind = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda (under torchrun: NCCL, one GPU per process).")] = "cpu",
     out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; a run there resumes (default: runs/train/LABEL).")] = None,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
@@ -390,7 +391,7 @@ def train_command(
         avskit train avesformer-r50 --data path/to/Single-source --subset s4 --epochs 30 --batch 16 --lr 5e-4
     """
     from analyses.training import DataOptions, run_training
-    from avsbench_kit.engine import TrainConfig
+    from avsbench_kit.engine import TrainConfig, training_device
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
@@ -405,7 +406,8 @@ def train_command(
     if steps < 1 or batch < 1 or not lr > 0:
         raise UserError("--steps, --batch and --lr must be positive")
     folder = Path(out_dir) if out_dir else Path("runs") / "train" / (spec.label + ("-audio-blind" if audio_blind else ""))
-    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind)
+    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind, device=device)
+    training_device(device)  # a bad --device is an error before any work
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bar:
@@ -435,6 +437,7 @@ def eval_command(
     size: Annotated[int, typer.Option(help="Frame height and width.")] = 224,
     videos: VideosOption = 200,
     audio_blind: AudioBlind = False,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -454,7 +457,7 @@ def eval_command(
         err.print("[yellow]note:[/] no --checkpoint: evaluating the initial (untrained) weights", highlight=False)
     with err.status("evaluating...") as status:
         report = run_evaluation(spec, DataOptions(data, subset, size, videos), checkpoint, audio_blind,
-                                Path(results) if results else None, on_eval=lambda i, n: status.update(f"evaluating {i}/{n}"))
+                                Path(results) if results else None, on_eval=lambda i, n: status.update(f"evaluating {i}/{n}"), device=device)
     if json_out:
         _print_json(report)
         return

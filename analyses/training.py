@@ -76,7 +76,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
         torch.distributed.destroy_process_group()
         if rank != 0:  # under torchrun only rank 0 evaluates, records and reports
             return {"rank": rank}
-    test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, progress=on_eval)
+    test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, progress=on_eval, device=cfg.device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": cfg.audio_blind,
               "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},
               "test": test, "checkpoint": str(checkpoint), "weights": _weights_note(spec)}
@@ -85,14 +85,14 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
 
 
 def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, audio_blind: bool = False,
-                   results: Path | None = None, on_eval: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                   results: Path | None = None, on_eval: Callable[[int, int], None] | None = None, device: str = "cpu") -> dict[str, Any]:
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     test_set = data.dataset("test")
     model = build_from_spec(spec)
     if checkpoint:
         load_checkpoint(Path(checkpoint), model)
-    test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval)
+    test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval, device=device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
               "checkpoint": checkpoint, "initial_weights": checkpoint is None, "test": test, "weights": _weights_note(spec)}
     report["records"] = str(_record(report, "eval", results))

@@ -101,10 +101,20 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def reloadable_parameters(model: nn.Module) -> set[str]:
+    """Frozen parameters that a rebuilt model gets back from a weight file (a pretrained VGGish)."""
+    names = set()
+    for prefix, module in model.named_modules():
+        if getattr(module, "pretrained", False):
+            names |= {f"{prefix}.{n}" if prefix else n for n, p in module.named_parameters() if not p.requires_grad}
+    return names
+
+
 def trainable_state(model: nn.Module) -> dict[str, Tensor]:
-    """The state dict without frozen parameters (VGGish's 72M come from its own weight file)."""
-    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
-    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+    """The state dict without what a rebuilt model reloads from its weight file (VGGish's 72M when
+    pretrained; random frozen weights cannot be rebuilt, so they are kept)."""
+    skip = reloadable_parameters(model)
+    return {k: v for k, v in model.state_dict().items() if k not in skip}
 
 
 def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
@@ -117,7 +127,7 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
         raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(f"checkpoint {path}: not an avskit checkpoint (no 'model' entry)")
-    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    frozen = reloadable_parameters(model)
     try:
         result = model.load_state_dict(state["model"], strict=False)
     except RuntimeError as exc:
@@ -141,17 +151,19 @@ def capture_mask_feature(model: nn.Module) -> tuple[dict, Callable[[], None]]:
 
 
 def evaluate(model: nn.Module, dataset, subset: str, batch: int = 4, num_classes: int = 71,
-             audio_blind: bool = False, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+             audio_blind: bool = False, progress: Callable[[int, int], None] | None = None,
+             device: str = "cpu") -> dict[str, float]:
     """The official evaluation: per-batch J and F averaged (S4/MS3, batch 4), or AVSS mIoU and F."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=False, collate_fn=collate)
     meter: BinaryMeter | SemanticMeter = SemanticMeter(num_classes) if subset == "avss" else BinaryMeter()
     was_training = model.training
-    model.eval()
+    target = training_device(device)
+    model.eval().to(target)
     with torch.inference_mode():
         for i, (images, audios, masks) in enumerate(loader):
             if audio_blind:
                 audios = torch.zeros_like(audios)
-            logits = model(images, audios)
+            logits = model(images.to(target), audios.to(target)).cpu()
             meter.update(logits if subset == "avss" else logits[:, 0], masks)
             if progress:
                 progress(i + 1, len(loader))
@@ -171,16 +183,28 @@ class TrainConfig:
     audio_blind: bool = False
     checkpoint_every: int = 50
     freeze_batchnorm: bool = False  # keep BatchNorm statistics fixed (eval mode) while training
+    device: str = "cpu"
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
-    """(rank, world size); under torchrun the process group is started here (gloo: the engine trains on the CPU)."""
+    """(rank, world size); under torchrun the process group is started here (NCCL on CUDA, gloo on CPU)."""
     import torch.distributed as dist
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("gloo")
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+
+
+def training_device(name: str) -> torch.device:
+    """The device to train on; under torchrun on CUDA, this process's GPU (LOCAL_RANK)."""
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available on this machine")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name != "cpu":
+        raise UserError(f"--device {name!r} is not accepted; choose cpu or cuda")
+    return torch.device("cpu")
 
 
 def global_mean(value: Tensor) -> float:
@@ -203,16 +227,26 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eval()
-    # Under DDP each process normalises its BatchNorm layers with its own share's statistics
-    # (SyncBatchNorm is CUDA-only and the engine trains on the CPU); with freeze_batchnorm the
+    device = training_device(cfg.device)
+    model.to(device)
+    # Under DDP on CPU each process normalises its BatchNorm layers with its own share's statistics
+    # (SyncBatchNorm is CUDA-only); on CUDA they are synchronised. With freeze_batchnorm the
     # processes compute exactly what one process computes on the whole batch.
-    net = nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net = model
+    if world > 1:
+        if device.type == "cuda":
+            if not cfg.freeze_batchnorm:
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+        else:
+            net = nn.parallel.DistributedDataParallel(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
     step = 0
     if checkpoint is not None and checkpoint.is_file():
         state = load_checkpoint(checkpoint, model)
+        model.to(device)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
@@ -228,7 +262,8 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
             idx = [int(order[(start + k) % len(dataset)]) for k in range(cfg.batch)]
             flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(cfg.seed * 100003 + step)) < 0.5
             idx, flip = idx[rank::world], flip[rank::world]  # this process's share of the global batch
-            images, audios, masks = collate([dataset[i] for i in idx])
+            images, audios, masks = (t.to(device) for t in collate([dataset[i] for i in idx]))
+            flip = flip.to(device)
             images = torch.where(flip[:, None, None, None], images.flip(-1), images)
             masks = torch.where(flip.view(-1, *[1] * (masks.dim() - 1)), masks.flip(-1), masks)
             if cfg.audio_blind:

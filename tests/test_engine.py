@@ -49,7 +49,7 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     assert not list(ckpt.parent.glob(".*partial"))  # written atomically
-    assert "audio_backbone.features.0.weight" not in torch.load(ckpt, weights_only=False)["model"]  # frozen VGGish not stored
+    assert "audio_backbone.features.0.weight" in torch.load(ckpt, weights_only=False)["model"]  # random VGGish kept
 
 
 def test_training_changes_only_trainable_weights(tmp_path):
@@ -119,3 +119,24 @@ def test_train_eval_bad_input(capsys, args, message):
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("warning:", "note:"))]
     assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal only happens where there is no CUDA device")
+def test_train_refuses_cuda_without_a_device(capsys):
+    import cli
+
+    code = cli.main(["train", "avesformer-r18", "--device", "cuda", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no CUDA device is available" in err
+
+
+def test_pretrained_vggish_is_not_stored(tmp_path):
+    from avsbench_kit.models.vggish import VGGish
+
+    path = tmp_path / "vggish.pth"
+    torch.save(VGGish().state_dict(), path)
+    model = build_model("avesformer-r18", vggish_weights=str(path))
+    state = trainable_state(model)
+    assert not any(k.startswith("audio_backbone.") for k in state)
+    save_checkpoint(tmp_path / "c.pt", {"model": state})
+    load_checkpoint(tmp_path / "c.pt", build_model("avesformer-r18", vggish_weights=str(path)))
