@@ -66,6 +66,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     train_set, test_set = data.dataset("train"), data.dataset("test")
     if len(train_set) == 0 or len(test_set) == 0:
         raise UserError(f"--data {data.data}: the train or test split is empty")
+    torch.manual_seed(cfg.seed)  # the initial weights are part of the run: seeded too
     model = build_from_spec(spec)
     checkpoint = out_dir / "last.pt"
     started = time.perf_counter()
