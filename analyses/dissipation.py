@@ -26,6 +26,7 @@ from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
 from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
 from avsbench_kit.profiling.env import environment
+from avsbench_kit.results import ensure_writable_folder
 from avsbench_kit.spec import ModelSpec, make_spec
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -155,6 +156,7 @@ def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[
     import matplotlib
 
     matplotlib.use("Agg")
+    ensure_writable_folder(out, "--out", "figures")
     say = progress or (lambda message: None)
     base = _figure_base(spec)
     size = sample.image.shape[-1]

@@ -14,7 +14,7 @@ from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.data.avsbench import AVSBenchFrames
 from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_and_size, evaluate, load_checkpoint, train
 from avsbench_kit.profiling.env import environment
-from avsbench_kit.results import append_records, make_record
+from avsbench_kit.results import append_records, ensure_writable_folder, make_record
 from avsbench_kit.spec import ModelSpec
 
 SYNTHETIC_PREFIX = "synthetic:"
@@ -66,6 +66,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     train_set, test_set = data.dataset("train"), data.dataset("test")
     if len(train_set) == 0 or len(test_set) == 0:
         raise UserError(f"--data {data.data}: the train or test split is empty")
+    ensure_writable_folder(out_dir, "--out", "checkpoints")  # before training, not after it
     torch.manual_seed(cfg.seed)  # the initial weights are part of the run: seeded too
     model = build_from_spec(spec)
     checkpoint = out_dir / "last.pt"

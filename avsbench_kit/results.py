@@ -56,3 +56,14 @@ def load_records(path: Path | None = None) -> list[dict]:
         except json.JSONDecodeError:
             continue  # a line torn by a killed writer
     return records
+
+
+def ensure_writable_folder(folder: Path, option: str, what: str) -> None:
+    """Create ``folder`` and check it can be written, before any long work; UserError if not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{option} {folder}: cannot write {what} there ({exc.strerror or exc})") from None

@@ -127,3 +127,15 @@ def test_synth_refuses_a_non_empty_folder(capsys, datasets):
     code = cli.main(["synth", "--subset", "s4", "--out", str(datasets["s4"])])
     err = capsys.readouterr().err
     assert code == 2 and "exists and is not an empty folder" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["synth", "--subset", "s4", "--videos", "7", "--size", "64", "--out", "/proc/avskit-synth"],
+    ["train", "avesformer-r18", "--size", "64", "--videos", "8", "--steps", "1", "--out", "/proc/avskit-train"],
+    ["dissipation", "avesformer-r18", "--out", "/proc/avskit-figures"],
+])
+def test_unwritable_output_folders(capsys, command):
+    code = cli.main(command)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("warning:", "note:"))]
+    assert code == 2 and len(lines) == 1 and "/proc/avskit-" in lines[0], err

@@ -126,23 +126,33 @@ def write_layout(subset: str, out, videos: int = 20, seed: int = 0, size: int = 
     Files are written under a temporary folder beside ``out`` and moved into place at the end, so
     an interrupted run leaves no half-written dataset.
     """
-    import json
-    import pickle
     import shutil
     from pathlib import Path
 
-    import soundfile
-    import torch
-    from PIL import Image
-
-    from avsbench_kit.audio import waveform_to_examples
-    from avsbench_kit.data.avsbench import avss_paths, ms3_paths, s4_paths
+    from avsbench_kit.errors import UserError
 
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"{out} exists and is not empty")
     tmp = out.with_name(f".{out.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        return _write(subset, out, tmp, videos, seed, size, progress)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write the dataset to {out}: {exc.strerror or exc}") from None
+
+
+def _write(subset: str, out, tmp, videos: int, seed: int, size: int, progress) -> dict:
+    import json
+    import pickle
+
+    import soundfile
+    from PIL import Image
+
+    from avsbench_kit.audio import waveform_to_examples
+    from avsbench_kit.data.avsbench import avss_paths, ms3_paths, s4_paths
+
     rows = []
     counts = {s: 0 for s in ("train", "val", "test")}
     for video in range(videos):
