@@ -266,7 +266,7 @@ def dissipation(
     Captures every attention call of one forward pass (the project's own, nn.MultiheadAttention, raw
     scaled_dot_product_attention, channel attention, TPAVI, deformable sampling) and flags the
     dissipated ones: softmax over a single key, or queries that all attend alike. The default
-    input is a synthetic frame with three shapes and the sound of one of them.
+    input is a synthetic S4 frame (2-5 shapes) with the sound of one of them.
 
     Examples:
 

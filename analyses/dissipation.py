@@ -23,14 +23,13 @@ import torch.nn.functional as F
 
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
+from avsbench_kit.data.avsbench import normalise_rgb
 from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
 from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import ensure_writable_folder
 from avsbench_kit.spec import ModelSpec, make_spec
 
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
 
 
@@ -43,38 +42,15 @@ class Sample:
 
 
 def synthetic_sample(size: int = 224, seed: int = 0) -> Sample:
-    """A frame with three shapes on a textured background, and the sound of one of them.
+    """Frame 0 of a synthetic S4 video (avsbench_kit.data.synthetic): 2-5 shapes, the sound of one."""
+    from avsbench_kit.data.synthetic import CLASSES, synthetic_frame
 
-    Each shape class has its own harmonic signature (fundamental 220, 440 or 880 Hz); the audio is
-    the sounding shape's signature plus a little noise, 0.96 s at 16 kHz.
-    """
-    gen = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    texture = 0.5 + 0.15 * np.sin(2 * np.pi * (3 * xx + 2 * yy)) + 0.05 * gen.standard_normal((size, size))
-    rgb = np.stack([texture * 0.8, texture * 0.75, texture * 0.7], -1)
-    shapes = [("circle", (0.9, 0.2, 0.2), 220.0), ("square", (0.2, 0.75, 0.3), 440.0), ("triangle", (0.2, 0.35, 0.9), 880.0)]
-    centres = [(0.28, 0.3), (0.7, 0.32), (0.5, 0.72)]
-    radius = 0.14
-    for (kind, colour, _), (cy, cx) in zip(shapes, centres):
-        if kind == "circle":
-            mask = (yy - cy) ** 2 + (xx - cx) ** 2 < radius**2
-        elif kind == "square":
-            mask = (abs(yy - cy) < radius * 0.9) & (abs(xx - cx) < radius * 0.9)
-        else:
-            mask = (yy > cy - radius) & (yy < cy + radius) & (abs(xx - cx) < (yy - (cy - radius)) / 2)
-        rgb[mask] = colour
-    sounding = int(gen.integers(len(shapes)))
-    name, _, f0 = shapes[sounding]
-    t = np.arange(int(1.0 * SAMPLE_RATE)) / SAMPLE_RATE
-    wave = sum(0.3 / k * np.sin(2 * np.pi * f0 * k * t) for k in range(1, 5)) + 0.01 * gen.standard_normal(t.size)
-    audio = waveform_to_examples(wave.astype(np.float32), SAMPLE_RATE)[:1].unsqueeze(1)
-    rgb8 = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
-    return Sample(_normalise(rgb8), rgb8, audio, f"synthetic frame (seed {seed}): circle, square, triangle; the {name} sounds ({f0:.0f} Hz)")
-
-
-def _normalise(rgb8: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(rgb8).permute(2, 0, 1).float().unsqueeze(0) / 255.0
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
+    frame = synthetic_frame("s4", seed, 0, 0, size)
+    names = ", ".join(CLASSES[c][0] for c in frame.objects)
+    sounding = CLASSES[frame.objects[frame.sounding[0]]]
+    audio = waveform_to_examples(frame.waveform, SAMPLE_RATE)[:1].unsqueeze(1)
+    return Sample(normalise_rgb(frame.image)[None], frame.image, audio,
+                  f"synthetic S4 frame (seed {seed}): {names}; the {sounding[0]} ({sounding[1]}) sounds")
 
 
 def load_sample(image_path: str, audio_path: str, size: int = 224) -> Sample:
@@ -99,7 +75,7 @@ def load_sample(image_path: str, audio_path: str, size: int = 224) -> Sample:
     examples = waveform_to_examples(wave.mean(1), rate)
     if examples.shape[0] == 0:
         raise UserError(f"--audio: {audio_path} is shorter than one 0.96 s VGGish example")
-    return Sample(_normalise(rgb8), rgb8, examples[:1].unsqueeze(1), f"{image_path} + first 0.96 s of {audio_path}")
+    return Sample(normalise_rgb(rgb8)[None], rgb8, examples[:1].unsqueeze(1), f"{image_path} + first 0.96 s of {audio_path}")
 
 
 def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:

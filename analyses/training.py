@@ -36,8 +36,10 @@ class DataOptions:
             if self.subset and self.subset != name:
                 raise UserError(f"--subset {self.subset} contradicts --data {self.data}")
             return name
-        if self.subset not in SUBSETS:
+        if self.subset is None:
             raise UserError(f"--data {self.data} is a dataset root: say which one with --subset s4|ms3|avss")
+        if self.subset not in SUBSETS:
+            raise UserError(f"--subset {self.subset!r} is not accepted; choose one of: {', '.join(SUBSETS)}")
         return self.subset
 
     def dataset(self, split: str):

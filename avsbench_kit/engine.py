@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
+from avsbench_kit.data.avsbench import normalise_rgb
 from avsbench_kit.errors import UserError
 from avsbench_kit.metrics import BinaryMeter, SemanticMeter
 
@@ -27,8 +28,6 @@ DICE_EPS = 0.002
 LAMBDA_IOU = {"s4": 1.8, "ms3": 1.8, "avss": 1.0}
 LAMBDA_DICE = 1.0
 LAMBDA_AUX = 0.1
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
 
 
 def dice_loss(probs: Tensor, target: Tensor) -> Tensor:
@@ -82,7 +81,7 @@ class SyntheticFrames(torch.utils.data.Dataset):
 
         video, frame = self.items[n]
         f = synthetic_frame(self.subset, self.seed, video, frame, self.size)
-        image = (torch.from_numpy(f.image).permute(2, 0, 1).float() / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        image = normalise_rgb(f.image)
         audio = waveform_to_examples(f.waveform, SAMPLE_RATE)[:1]
         mask = torch.from_numpy(f.mask.astype(np.int64)) if self.subset == "avss" else torch.from_numpy(f.mask.astype(np.float32))
         return image, audio, mask, {"video": video, "frame": frame}

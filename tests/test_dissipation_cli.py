@@ -27,7 +27,7 @@ def flagged_sites(capsys, *args):
 def test_default_avesformer_has_no_flagged_site(capsys):
     flagged, report = flagged_sites(capsys, "avesformer-r18")
     assert flagged == set()
-    assert "synthetic frame" in report["input"]
+    assert "synthetic S4 frame" in report["input"]
 
 
 def test_raw_single_token_cross_attention_is_flagged(capsys):

@@ -108,6 +108,7 @@ def test_train_and_eval_commands(capsys, tmp_path):
     (["train", "avesformer-r18", "--data", "synthetic:xyz"], "choose synthetic:s4"),
     (["train", "avesformer-r18", "--data", "/nonexistent"], "say which one with --subset"),
     (["train", "avesformer-r18", "--data", "/nonexistent", "--subset", "s4"], "is not a directory"),
+    (["train", "avesformer-r18", "--data", "/nonexistent", "--subset", "xyz"], "--subset 'xyz' is not accepted"),
     (["train", "avesformer-r18", "--data", "synthetic:avss"], "add --set classes=71"),
     (["train", "avesformer-r18", "--steps", "3", "--epochs", "1"], "not both"),
     (["eval", "avesformer-r18", "--checkpoint", "/nonexistent.pt"], "no such file"),

@@ -138,7 +138,7 @@ class AVSBenchFrames(torch.utils.data.Dataset):
 
     def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
         ref = self.frames[n]
-        image = _normalise(read_image(ref.image, self.size, "RGB"))
+        image = normalise_rgb(read_image(ref.image, self.size, "RGB"))
         mask = read_mask(ref.mask, self.size, semantic=self.subset == "avss")
         audio = self._audio(ref)[ref.audio_index].unsqueeze(0)
         return image, audio, mask, {"video": ref.video, "frame": ref.index}
@@ -153,7 +153,8 @@ class AVSBenchFrames(torch.utils.data.Dataset):
         return self._audio_cache[key]
 
 
-def _normalise(rgb: np.ndarray) -> Tensor:
+def normalise_rgb(rgb: np.ndarray) -> Tensor:
+    """``[H, W, 3]`` uint8 pixels -> ``[3, H, W]`` float, normalised with the ImageNet statistics."""
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
