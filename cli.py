@@ -467,6 +467,142 @@ def eval_command(
               highlight=False, soft_wrap=True)
 
 
+@app.command()
+def compare(
+    fusion: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the decoder's fusion: names, comma-separated or repeated, or 'all'.")] = None,
+    qg: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the query generator (none, qg, bqg, pqg) or 'all'.")] = None,
+    stages: Annotated[Optional[list[str]], typer.Option(metavar="PATTERNS", help="Sweep the decoder stages (CTT, TTT, TCT, TTC, ...) or 'all'.")] = None,
+    queries: Annotated[Optional[list[str]], typer.Option(metavar="COUNTS", help="Sweep the number of queries (e.g. 8,16,32) or 'all' (8..256).")] = None,
+    backbone: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the visual backbone (r18, r50) or 'all'.")] = None,
+    base: Annotated[str, typer.Option(help="The model every variant derives from (a zoo name or a label); it anchors the latency runs.")] = "avesformer-r50",
+    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train and evaluate each variant: synthetic:s4|ms3|avss or an AVSBench root (with --subset).")] = None,
+    subset: SubsetOption = None,
+    steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
+    train_size: Annotated[int, typer.Option(help="Frame size for training (with --train).")] = 64,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    size: Annotated[int, typer.Option(help="Input height and width for latency and FLOPs (a multiple of 32).")] = 224,
+    warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 3,
+    iters: Annotated[int, typer.Option(help="Timed interleaved rounds.")] = 20,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    results: ResultsOption = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """The paper's ablations: one axis of a model swept, each variant measured side by side.
+
+    For the base and each variant: declared and live parameters, latency (all variants timed
+    interleaved in one run, with the base in the same rounds: the ratio to the base is measured side
+    by side), FLOPs, the dissipation metrics of its attention and, with --train, J and F after
+    training. Every result is a record; run the same sweep again (say after Ctrl-C) and finished
+    variants are read back, not measured again.
+
+    Examples:
+
+        avskit compare --fusion all
+
+        avskit compare --qg none,qg,bqg,pqg --json
+
+        avskit compare --stages TTT,TCT,TTC --iters 10
+
+        avskit compare --queries 8,16,32,64,128,256
+
+        avskit compare --qg qg,pqg --base avsegformer-r50
+
+        avskit compare --backbone r18 --base avesformer-r50 --train synthetic:s4 --steps 300
+    """
+    from analyses.compare import MeasureOptions, environment_for, measure, summary, variants
+    from avsbench_kit.results import default_store, load_records
+    from avsbench_kit.spec import spec_from_text
+
+    given = {axis: values for axis, values in (("fusion", fusion), ("qg", qg), ("stages", stages), ("queries", queries), ("backbone", backbone)) if values}
+    if len(given) != 1:
+        raise UserError("give exactly one axis to sweep: --fusion, --qg, --stages, --queries or --backbone (e.g. --fusion all)")
+    (axis, values), = given.items()
+    base_spec = spec_from_text(base)
+    specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
+    opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
+                          steps=steps, train_size=train_size)
+    opts.check()
+    store = Path(results) if results else default_store()
+    with err.status("comparing...") as status:
+        sweep = measure(specs, opts, store, tag=f"compare:{axis}", progress=lambda m: status.update(escape(m)))
+    rows = summary(specs, opts, load_records(store), environment_for(opts))
+    report = {"base": base_spec.label, "axis": axis, "variants": rows, "records": str(store),
+              "measured": [list(x) for x in sweep.measured], "reused": [list(x) for x in sweep.skipped]}
+    if json_out:
+        _print_json(report)
+        return
+    table = Table(title=f"{axis} sweep of {escape(base_spec.label)} ({device}, {size}x{size}, batch 1)")
+    columns = ["variant", "declared", "live", "latency ms", "IQR", "vs base", "GFLOP", "dissipated", "paper ms"]
+    if train:
+        columns += ["J", "F"]
+    for col in columns:
+        table.add_column(col, justify="left" if col == "variant" else "right")
+    for r in rows:
+        lat = r["latency_ms"]
+        cells = [escape(r["model"]), _millions(r["params_declared"]), _millions(r["params_live"]),
+                 f"{lat['median']:.1f}" if lat else "", f"{lat['iqr']:.1f}" if lat else "",
+                 f"{r['ratio_to_anchor']:.2f}x" if r["ratio_to_anchor"] is not None else "", _fmt(r["flops"], 1e9),
+                 f"{r['dissipated_sites']} of {r['attention_sites']}" if r["attention_sites"] is not None else "",
+                 str(r["reported"]["latency_ms"]) if r["reported"] and r["reported"]["latency_ms"] else ""]
+        if train:
+            cells += [f"{r['jaccard']:.3f}" if "jaccard" in r else "", f"{r['f_score']:.3f}" if "f_score" in r else ""]
+        table.add_row(*cells)
+    out.print(table)
+    out.print("paper ms = reported by the paper (RTX 3090), not measured here; vs base = latency ratio to the base timed in the same rounds",
+              highlight=False, soft_wrap=True)
+    if sweep.skipped:
+        out.print(f"read back from earlier records (not measured again): {len(sweep.skipped)} measurements", highlight=False)
+    out.print(f"records in {escape(str(store))}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def report(
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer timed rounds and scaling sizes: about 5 minutes on a 2-core CPU when nothing is recorded yet.")] = False,
+    out_dir: Annotated[str, typer.Option("--out", metavar="DIR", help="Where the tables, figures, README and records.jsonl go.")] = "reports",
+    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Measure what the records lack first (default), or only render the records there are.")] = True,
+    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train the four zoo models (fig1's third panel), e.g. synthetic:s4.")] = None,
+    steps: Annotated[int, typer.Option(help="Training steps per model (with --train).")] = 600,
+    device: Annotated[str, typer.Option(help="cpu or cuda: where missing latency is measured.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    results: ResultsOption = None,
+    json_out: JsonFlag = False,
+) -> None:
+    """The paper's Tables 3-9 and Figures 1, 3, 4, 7, 8, 9 and the scaling plots, from the records.
+
+    Runs the sweeps the tables need (skipping whatever the record store already holds), then
+    renders every table (.md, .tex, .csv) and figure (PNG, SVG) and an index with provenance from
+    the records alone. The paper's numbers stand beside ours, labelled reported.
+
+    Examples:
+
+        avskit report --quick
+
+        avskit report --out reports
+
+        avskit report --no-measure --results reports/records.jsonl --out /tmp/again
+
+        avskit report --train synthetic:s4 --steps 600 --json
+    """
+    from analyses.report import report as run_report
+    from avsbench_kit.results import default_store
+
+    if steps < 1:
+        raise UserError(f"--steps must be at least 1, got {steps}")
+    train_opts = {"train": train, "steps": steps} if train else None
+    store = Path(results) if results else default_store()
+    if not measure and not store.exists():
+        raise UserError(f"--no-measure: no record store at {store}")
+    with err.status("report...") as status:
+        summary = run_report(Path(out_dir), store, quick=quick, measure_first=measure, device=device, threads=threads,
+                             train=train_opts, progress=lambda m: status.update(escape(m)))
+    if json_out:
+        _print_json(summary)
+        return
+    out.print(f"wrote {len(summary['files'])} files to {escape(summary['out'])} from {summary['records']} records "
+              f"({summary['measured']} measurements made now, {summary['reused']} read back); start with "
+              f"{escape(str(Path(summary['out']) / 'README.md'))}", highlight=False, soft_wrap=True)
+
+
 _shown_warnings: set[str] = set()
 
 

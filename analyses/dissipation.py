@@ -121,46 +121,16 @@ def _fusion_record(recorder: AttentionRecorder, prefix: str) -> AttentionRecord:
     return found[0]  # TPAVI records one call per level: the first is stride 8
 
 
-# ---- figures ------------------------------------------------------------------------------------
+# ---- figures: data first (a record), then drawing (a pure function of it) -----------------------
 
 def _figure_base(spec: ModelSpec) -> ModelSpec:
     """AVESFormer variants are drawn from the given model when it is one, else from avesformer-r18."""
     return spec if spec.family == "avesformer" else make_spec("avesformer-r18")
 
 
-def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[[str], None] | None = None) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    ensure_writable_folder(out, "--out", "figures")
-    say = progress or (lambda message: None)
-    base = _figure_base(spec)
-    size = sample.image.shape[-1]
-    hw = _first_level(size)
-    env = environment(torch.device("cpu"))
-    provenance = {"tool": "avskit dissipation", "base_model": base.label, "input": sample.description,
-                  "commit": env["commit"], "torch": env["torch"], "time": env["time"],
-                  "weights": "pretrained" if base.vggish_weights and base.backbone_weights else "random (untrained)"}
-    written = []
-    say("fig4a: QG vs PQG query probabilities")
-    written += _save(_fig4a(base, sample), out / "fig4a_query_attention", provenance)
-    say("fig8: fusion strategies")
-    written += _save(_fig8(base, sample, hw), out / "fig8_fusion_maps", provenance)
-    say("fig9: PQG queries")
-    written += _save(_fig9(base, sample, hw), out / "fig9_pqg_queries", provenance)
-    say("fig7: decoder layers")
-    written += _save(_fig7(base, sample, hw), out / "fig7_decoder_layers", provenance)
-    return written
-
-
-def _overlay(ax, rgb: np.ndarray, heat: np.ndarray, title: str) -> None:
-    up = F.interpolate(torch.from_numpy(np.ascontiguousarray(heat))[None, None].float(), size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
-    span = up.max() - up.min()
-    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
-    ax.imshow(rgb)
-    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
+def _rounded(array: np.ndarray) -> list:
+    """A map as nested lists of 4 significant digits: small in a record, plenty for a heat map."""
+    return np.vectorize(lambda v: float(f"{v:.4g}"))(np.asarray(array, dtype=np.float64)).tolist()
 
 
 def _verdict(record: AttentionRecord) -> str:
@@ -169,23 +139,85 @@ def _verdict(record: AttentionRecord) -> str:
     return f"diversity {div}" + (" - DISSIPATED" if m.dissipated else "")
 
 
-def _fig4a(base: ModelSpec, sample: Sample):
-    import matplotlib.pyplot as plt
-
+def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Everything the attention figures show, as plain JSON data (maps over the stride-8 pixels)."""
+    say = progress or (lambda message: None)
+    base = _figure_base(spec)
+    hw = _first_level(sample.image.shape[-1])
+    say("fig4a: QG vs PQG query probabilities")
     qg = capture(dataclasses.replace(base, qg="qg", queries=300), sample)
     pqg = capture(dataclasses.replace(base, qg="pqg", queries=16), sample)
     qg_rec = [r for r in qg.records if ".cross_attn" in r.site and r.site.startswith("query_generator")][-1]
     pqg_rec = [r for r in pqg.records if r.site.startswith("query_generator")][-1]
+    fig4a = {"qg": {"probs": _rounded(qg_rec.weights[0].mean(0).T.numpy()), "verdict": _verdict(qg_rec)},  # [1 key, 300 queries]
+             "pqg": {"probs": _rounded(pqg_rec.weights[0].mean(0)[1:].numpy()), "verdict": _verdict(pqg_rec)}}  # [16, 1 + 16]
+    say("fig8: fusion strategies")
+    last = f"decoder.stages.{len(base.stages) - 1}.layers.1.fusion"
+    stages = base.stages if base.stages.endswith("T") else base.stages[:-1] + "T"
+    fig8 = []
+    for fusion in FUSIONS_SHOWN:
+        record = _fusion_record(capture(dataclasses.replace(base, fusion=fusion, stages=stages), sample), last)
+        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
+    say("fig9: PQG queries")
+    spec9 = dataclasses.replace(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages)
+    record = _fusion_record(capture(spec9, sample), f"decoder.stages.{len(spec9.stages) - 1}.layers.1.fusion")
+    fig9 = [_rounded(pixel_map(record, hw, key=i)) for i in range(record.n_keys)]
+    say("fig7: decoder layers")
+    recorder = capture(dataclasses.replace(base, stages="TTT", fusion="cross_attention"), sample)
+    fig7 = []
+    for prefix in [f"decoder.stages.{s}.layers.{l}.fusion" for s in range(3) for l in range(2)]:
+        record = _fusion_record(recorder, prefix)
+        fig7.append({"map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
+    return {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
+            "weights": "pretrained" if base.vggish_weights and base.backbone_weights else "random (untrained)",
+            "fig4a": fig4a, "fig8": fig8, "fig9": fig9, "fig7": fig7}
+
+
+def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[[str], None] | None = None) -> list[str]:
+    """Capture the maps of ``spec`` on ``sample`` and draw the four attention figures into ``out``."""
+    ensure_writable_folder(out, "--out", "figures")
+    data = collect_maps(spec, sample, progress)
+    env = environment(torch.device("cpu"))
+    return render_maps(data, sample.rgb, out, {"commit": env["commit"], "torch": env["torch"], "time": env["time"]})
+
+
+MAP_FIGURES = {"fig4a": "fig4a_query_attention", "fig8": "fig8_fusion_maps", "fig9": "fig9_pqg_queries", "fig7": "fig7_decoder_layers"}
+
+
+def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any]) -> list[str]:
+    """The four attention figures from ``collect_maps`` data: the same data, the same bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
+    written = []
+    for key, draw in (("fig4a", _fig4a), ("fig8", _fig8), ("fig9", _fig9), ("fig7", _fig7)):
+        written += save_figure(draw(data[key], rgb), out / MAP_FIGURES[key], provenance)
+    return written
+
+
+def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
+    heat = np.asarray(heat, dtype=np.float32)
+    up = F.interpolate(torch.from_numpy(heat)[None, None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    span = up.max() - up.min()
+    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
+    ax.imshow(rgb)
+    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def _fig4a(data: dict, rgb: np.ndarray):
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
-    qg_probs = qg_rec.weights[0].mean(0).T.numpy()  # [1 key, 300 queries]
-    im = axes[0].imshow(qg_probs, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer)\n{_verdict(qg_rec)}", fontsize=9)
+    im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer)\n{data['qg']['verdict']}", fontsize=9)
     axes[0].set_xlabel("query")
     axes[0].set_yticks([0], ["audio"])
     fig.colorbar(im, ax=axes[0], fraction=0.05)
-    pqg_probs = pqg_rec.weights[0].mean(0)[1:].numpy()  # the 16 queries' rows over [audio | 16 queries]
-    im = axes[1].imshow(pqg_probs, aspect="auto", cmap="viridis")
-    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer)\n{_verdict(pqg_rec)}", fontsize=9)
+    im = axes[1].imshow(np.asarray(data["pqg"]["probs"]), aspect="auto", cmap="viridis")
+    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer)\n{data['pqg']['verdict']}", fontsize=9)
     axes[1].set_xlabel("key (0 = audio prompt)")
     axes[1].set_ylabel("query")
     fig.colorbar(im, ax=axes[1], fraction=0.05)
@@ -193,59 +225,50 @@ def _fig4a(base: ModelSpec, sample: Sample):
     return fig
 
 
-def _fig8(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+def _fig8(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    last = f"decoder.stages.{len(base.stages) - 1}.layers.1.fusion"
-    stages = base.stages if base.stages.endswith("T") else base.stages[:-1] + "T"
-    fig, axes = plt.subplots(1, len(FUSIONS_SHOWN), figsize=(3.2 * len(FUSIONS_SHOWN), 3.6))
-    for ax, fusion in zip(axes, FUSIONS_SHOWN):
-        recorder = capture(dataclasses.replace(base, fusion=fusion, stages=stages), sample)
-        record = _fusion_record(recorder, last)
-        _overlay(ax, sample.rgb, pixel_map(record, hw), f"{fusion} ({record.kind})\n{_verdict(record)}")
+    fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 3.6))
+    for ax, entry in zip(axes, data):
+        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']})\n{entry['verdict']}")
     fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
     return fig
 
 
-def _fig9(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+def _fig9(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    spec = dataclasses.replace(base, qg="pqg", fusion="cross_attention", queries=16)
-    spec = dataclasses.replace(spec, stages=spec.stages if spec.stages.endswith("T") else spec.stages[:-1] + "T")
-    record = _fusion_record(capture(spec, sample), f"decoder.stages.{len(spec.stages) - 1}.layers.1.fusion")
-    n = record.n_keys
     cols = 4
-    rows = math.ceil(n / cols)
+    rows = math.ceil(len(data) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.6))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
-        if i < n:
-            _overlay(ax, sample.rgb, pixel_map(record, hw, key=i), f"query {i}")
+        if i < len(data):
+            _overlay(ax, rgb, data[i], f"query {i}")
         else:
             ax.axis("off")
     fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
     return fig
 
 
-def _fig7(base: ModelSpec, sample: Sample, hw: tuple[int, int]):
+def _fig7(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    spec = dataclasses.replace(base, stages="TTT", fusion="cross_attention")
-    recorder = capture(spec, sample)
-    prefixes = [f"decoder.stages.{s}.layers.{l}.fusion" for s in range(3) for l in range(2)]
-    fig, axes = plt.subplots(1, len(prefixes), figsize=(2.9 * len(prefixes), 3.4))
-    for ax, prefix, i in zip(axes, prefixes, range(len(prefixes))):
-        record = _fusion_record(recorder, prefix)
-        _overlay(ax, sample.rgb, pixel_map(record, hw), f"block {i + 1}\n{_verdict(record)}")
+    fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.4))
+    for i, (ax, entry) in enumerate(zip(axes, data)):
+        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}")
     fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
     return fig
 
 
-def _save(fig, stem: Path, provenance: dict) -> list[str]:
-    """PNG and SVG with provenance in the metadata and a footer; written to temporary names, then renamed."""
+def save_figure(fig, stem: Path, provenance: dict) -> list[str]:
+    """PNG and SVG with provenance in a footer and the metadata, byte-for-byte reproducible
+    (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
+    import matplotlib
     import matplotlib.pyplot as plt
 
-    footer = (f"avskit {provenance['commit'] or ''} | torch {provenance['torch']} | {provenance['base_model']} | "
-              f"weights: {provenance['weights']} | {provenance['input']}")
+    matplotlib.use("Agg")
+    shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
+    footer = " | ".join(f"{k}: {v}" for k, v in shown.items())
     fig.text(0.01, 0.005, footer, fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
     fig.tight_layout(rect=(0, 0.04, 1, 0.92))
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +277,11 @@ def _save(fig, stem: Path, provenance: dict) -> list[str]:
     for ext in ("png", "svg"):
         final = stem.with_suffix(f".{ext}")
         tmp = final.with_name(f".{final.name}.partial")
-        fig.savefig(tmp, format=ext, dpi=110, metadata={"Title": stem.name, "Description": description})
+        metadata = {"Title": stem.name, "Description": description}
+        if ext == "svg":
+            metadata["Date"] = None
+        with matplotlib.rc_context({"svg.hashsalt": "avskit"}):
+            fig.savefig(tmp, format=ext, dpi=110, metadata=metadata)
         tmp.replace(final)
         written.append(str(final))
     plt.close(fig)

@@ -84,7 +84,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": cfg.audio_blind,
               "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},
               "test": test, "checkpoint": str(checkpoint), "weights": _weights_note(spec)}
-    report["records"] = str(_record(report, "train", results))
+    report["records"] = str(_record(report, "train", results, _settings(data, cfg)))
     return report
 
 
@@ -99,7 +99,7 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval, device=device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
               "checkpoint": checkpoint, "initial_weights": checkpoint is None, "test": test, "weights": _weights_note(spec)}
-    report["records"] = str(_record(report, "eval", results))
+    report["records"] = str(_record(report, "eval", results, {**_settings(data), "checkpoint": checkpoint}))
     return report
 
 
@@ -109,9 +109,17 @@ def _weights_note(spec: ModelSpec) -> str:
     return ", ".join(parts)
 
 
-def _record(report: dict, kind: str, results: Path | None) -> Path:
+def _settings(data: DataOptions, cfg: TrainConfig | None = None) -> dict[str, Any]:
+    """What a result depends on besides the spec: a sweep matches records on these to skip finished work."""
+    settings: dict[str, Any] = {"size": data.size, "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None}
+    if cfg is not None:
+        settings.update(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
+    return settings
+
+
+def _record(report: dict, kind: str, results: Path | None, settings: dict[str, Any]) -> Path:
     env = environment(torch.device("cpu"))
-    provenance = {**env, "data": report["data"], "subset": report["subset"], "audio_blind": report["audio_blind"]}
+    provenance = {**env, "data": report["data"], "subset": report["subset"], "audio_blind": report["audio_blind"], **settings}
     records = [make_record(kind, report["model"], report["spec"], metric, value, "", provenance)
                for metric, value in report["test"].items() if not (isinstance(value, float) and math.isnan(value))]
     return append_records(records, results)

@@ -63,3 +63,39 @@ def released_live(model: str) -> int:
     """Live parameters of the released code: what it declares minus what its forward never uses."""
     entry = RELEASED[model]
     return entry["declared"] - sum(entry["unused"].values())
+
+
+# Accuracy the paper reports (J and F in %, AVSBench test sets), per table. Keys are what the
+# table varies; None where the paper's text does not give the figure.
+ACCURACY = {  # Tables 1 and 2: the zoo's models
+    "avsbench-r50": {"s4": (72.8, 84.8), "ms3": (47.9, 57.8), "avss": (20.2, 25.2)},
+    "avsegformer-r50": {"s4": (76.5, 85.9), "ms3": (49.5, 62.8), "avss": (24.9, 29.3)},
+    "avesformer-r18": {"s4": (77.3, 87.5), "ms3": (55.5, None), "avss": (26.3, 31.8)},  # Table 1 lost the MS3 F
+    "avesformer-r50": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7), "avss": (31.2, 36.8)},
+}
+OTHER_METHODS = {  # Table 3 rows the zoo does not implement: (params M, latency ms)
+    "CATR (ResNet-50)": (177, 21.6),
+    "ECMVAE (ResNet-50)": (162, 18.9),
+}
+TABLE4_QG = {"none": {"s4": (75.9, 87.1), "ms3": (50.0, 61.9)}, "qg": {"s4": (78.5, 88.7), "ms3": (50.0, 61.7)},
+             "bqg": {"s4": (75.9, 87.1), "ms3": (49.6, 60.0)}, "pqg": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7)}}
+TABLE5_FUSION = {"dissipation": {"s4": (79.2, 88.1), "ms3": (47.1, 60.9)}, "tpavi": {"s4": (79.6, 88.7), "ms3": (55.4, 65.4)},
+                 "cha": {"s4": (79.6, 88.6), "ms3": (55.7, 65.8)}, "sigmoid": {"s4": (78.4, 88.6), "ms3": (55.3, 62.0)},
+                 "cross_attention": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7)}}
+TABLE6_PLUG = {("avsegformer-r50", "qg"): {"s4": (76.5, 85.9), "ms3": (49.5, 62.8)},
+               ("avsegformer-r50", "pqg"): {"s4": (77.4, 86.9), "ms3": (56.0, 67.7)},
+               ("avesformer-r50", "qg"): {"s4": (76.5, 85.9), "ms3": (49.5, 62.8)},
+               ("avesformer-r50", "pqg"): {"s4": (79.9, 89.1), "ms3": (57.9, 68.7)}}
+TABLE7_STAGES = {"TTT": {"s4": (77.3, 87.6), "ms3": (56.2, 66.6), "avss": (30.7, 35.1)},
+                 "CTT": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7), "avss": (31.2, 36.8)},
+                 "TCT": {"s4": (77.6, 88.0), "ms3": (56.5, 67.3), "avss": (29.3, 35.1)},
+                 "TTC": {"s4": (77.1, 88.3), "ms3": (55.2, 67.3), "avss": (31.0, 36.4)}}
+TABLE8_QUERIES = {8: {"s4": (79.3, 88.9), "ms3": (55.8, 66.0)}, 16: {"s4": (79.9, 89.1), "ms3": (57.9, 68.7)},
+                  32: {"s4": (79.4, 88.9), "ms3": (56.2, 66.6)}, 64: {"s4": (79.1, 88.9), "ms3": (55.8, 67.0)},
+                  128: {"s4": (79.0, 88.8), "ms3": (56.0, 67.4)}, 256: {"s4": (79.3, 89.0), "ms3": (57.3, 67.8)}}
+# Table 9 (appendix A.2.2): accuracy, end-to-end latency and the backbone's latency (ms, RTX 3090)
+TABLE9_BACKBONES = {"pvt_v2": {"s4": (80.5, 89.2), "ms3": (59.5, 72.3), "avss": (32.9, 38.5), "latency": (43.8, 37.8)},
+                    "resnet50": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7), "avss": (31.2, 36.8), "latency": (12.0, 5.5)},
+                    "resnet18": {"s4": (77.3, 87.5), "ms3": (55.0, 65.1), "avss": (26.3, 31.8), "latency": (8.8, 2.4)}}
+# Figure 3's one figure in the text: the transformer, query generator included, can exceed 70% of AVSegFormer's runtime
+FIG3_TRANSFORMER_SHARE = 0.70

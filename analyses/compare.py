@@ -1,0 +1,307 @@
+"""Compare: the paper's ablations as sweeps over one axis of a model spec; every result a record.
+
+``measure(specs, ...)`` is the engine behind ``avskit compare`` and ``avskit report``. For each spec
+it makes the records that are missing from the store and leaves the rest alone, so a sweep killed
+halfway and run again does not redo finished variants:
+
+- ``params``: declared, live (used by a forward and backward pass) and trainable parameters;
+- ``flops``: fvcore's count at the sweep's input size, with the operators it did not count;
+- ``dissipation``: every attention site of one forward on the synthetic S4 frame, and which are
+  dissipated;
+- ``latency``: the specs still missing one are timed together, interleaved, with the sweep's
+  anchor (its first spec) in the same rounds, so each record carries its ratio to the anchor
+  measured side by side; a per-part breakdown follows (shares of one forward);
+- ``train`` (optional): J and F on the chosen data after a fixed number of steps.
+
+The summary of a sweep is read back from the records, a pure function of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from avsbench_kit import ModelSpec, UserError, build_from_spec
+from avsbench_kit.profiling.breakdown import module_breakdown
+from avsbench_kit.profiling.env import environment
+from avsbench_kit.profiling.flops import CONVENTION, count_flops
+from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
+from avsbench_kit.profiling.timing import interleaved_latency
+from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
+from avsbench_kit.results import append_records, default_store, load_records, make_record
+from avsbench_kit.spec import BACKBONES, make_spec
+
+AXES = ("fusion", "qg", "stages", "queries", "backbone")
+ALL_STAGES = ("TTT", "CTT", "TCT", "TTC")
+PAPER_QUERIES = (8, 16, 32, 64, 128, 256)
+BACKBONE_ALIASES = {"r18": "resnet18", "r50": "resnet50"}
+MEASUREMENTS = ("params", "flops", "dissipation", "latency")
+PARAMS_SIZE = 64  # live parameters do not depend on the input size: the smallest input is enough
+DISSIPATION_SIZE = 224
+DISSIPATION_SEED = 0
+
+
+@dataclass
+class MeasureOptions:
+    device: str = "cpu"
+    size: int = 224
+    warmup: int = 3
+    iters: int = 20
+    breakdown_iters: int = 5
+    threads: int | None = None
+    measurements: tuple[str, ...] = MEASUREMENTS
+    train: str | None = None  # synthetic:s4 ... or a dataset root; None: no training
+    subset: str | None = None
+    steps: int = 600
+    train_size: int = 64
+    videos: int = 3000
+    batch: int = 8
+    lr: float = 2e-4
+
+    def check(self) -> None:
+        if self.device not in ("cpu", "cuda"):
+            raise UserError(f"--device {self.device!r} is not accepted; choose cpu or cuda")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available on this machine")
+        for name, value, low in (("--iters", self.iters, 2), ("--warmup", self.warmup, 0), ("--size", self.size, 32),
+                                 ("--steps", self.steps, 1), ("--threads", self.threads or 1, 1)):
+            if value < low:
+                raise UserError(f"{name} must be at least {low}, got {value}")
+        if self.size % 32:
+            raise UserError(f"--size must be a multiple of 32 (e.g. 224), got {self.size}")
+        unknown = set(self.measurements) - set(MEASUREMENTS)
+        if unknown:
+            raise UserError(f"unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}")
+
+
+# ---- the variants of a sweep ---------------------------------------------------------------------
+
+def axis_values(axis: str, values: Iterable[str]) -> list[str]:
+    """The values of one axis: comma-separated or repeated; ``all`` for every value the zoo knows."""
+    if axis not in AXES:
+        raise UserError(f"unknown axis {axis!r}; choose one of: {', '.join(AXES)}")
+    items = [v.strip() for text in values for v in str(text).split(",") if v.strip()]
+    if not items:
+        raise UserError(f"--{axis} needs at least one value (or 'all')")
+    if items == ["all"]:
+        return {"fusion": FUSIONS.names, "qg": QUERY_GENERATORS.names, "stages": lambda: list(ALL_STAGES),
+                "queries": lambda: [str(q) for q in PAPER_QUERIES], "backbone": lambda: list(BACKBONES)}[axis]()
+    if axis == "backbone":
+        items = [BACKBONE_ALIASES.get(v.lower(), v) for v in items]
+    return list(dict.fromkeys(items))  # each value once, in the order given
+
+
+def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpec]:
+    """``base`` with ``axis`` set to each value (checked like ``--set``); the base's other changes kept."""
+    kept = {k: v for k, v in base.changes().items() if k != axis and not (axis == "qg" and k == "queries")}
+    return list(dict.fromkeys(make_spec(base.name, {**kept, axis: value}) for value in axis_values(axis, values)))
+
+
+# ---- matching records --------------------------------------------------------------------------
+
+def _settings(kind: str, opts: MeasureOptions, env: dict) -> dict[str, Any]:
+    """What a record of ``kind`` must have been measured under to count as this sweep's."""
+    if kind == "params":
+        return {}
+    if kind == "flops":
+        return {"size": opts.size}
+    if kind == "dissipation":
+        return {"size": DISSIPATION_SIZE, "input_seed": DISSIPATION_SEED}
+    if kind == "latency":
+        return {"device": env["device"], "device_name": env["device_name"], "threads": env["threads"], "size": opts.size,
+                "batch": 1, "dtype": "fp32", "path": "eager"}
+    if kind == "train":
+        return {"data": opts.train, "size": opts.train_size, "steps": opts.steps, "batch": opts.batch, "lr": opts.lr,
+                "audio_blind": False, "videos": opts.videos if (opts.train or "").startswith("synthetic:") else None}
+    raise ValueError(kind)
+
+
+def matching(records: list[dict], kind: str, spec: ModelSpec, settings: dict[str, Any], min_iters: int = 0) -> list[dict]:
+    """Records of ``kind`` for exactly ``spec`` measured under ``settings``, oldest first."""
+    want = spec.to_dict()
+    found = []
+    for r in records:
+        prov = r.get("provenance", {})
+        if r.get("kind") != kind or r.get("spec") != want:
+            continue
+        if any(prov.get(k) != v for k, v in settings.items()):
+            continue
+        if kind == "latency" and prov.get("iters", 0) < min_iters:
+            continue
+        found.append(r)
+    return found
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+
+@dataclass
+class Sweep:
+    """What one call of ``measure`` did: which (spec, kind) it measured and which it found done."""
+    measured: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _command() -> str | None:
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None
+
+
+def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = None, tag: str | None = None,
+            progress: Callable[[str], None] | None = None) -> Sweep:
+    """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor)."""
+    opts.check()
+    store = Path(store) if store is not None else default_store()
+    say = progress or (lambda message: None)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    device = torch.device(opts.device)
+    env = {**environment(device), "command": _command(), "tag": tag}
+    sweep = Sweep()
+    records = load_records(store)
+    for spec in specs:
+        for kind in ("params", "flops", "dissipation"):
+            if kind not in opts.measurements:
+                continue
+            if matching(records, kind, spec, _settings(kind, opts, env)):
+                sweep.skipped.append((spec.label, kind))
+                continue
+            say(f"{kind}: {spec.label}")
+            new = _MEASURE[kind](spec, opts, env)
+            append_records([new], store)
+            records.append(new)
+            sweep.measured.append((spec.label, kind))
+    if "latency" in opts.measurements:
+        _latency(specs, opts, env, device, store, records, sweep, say)
+    if opts.train:
+        _train(specs, opts, env, store, records, sweep, say)
+    return sweep
+
+
+def _params(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
+    counts = count_parameters(build_from_spec(spec), PARAMS_SIZE)
+    return make_record("params", spec.label, spec.to_dict(), "params_live", counts.live, "parameters", {**env, "size": PARAMS_SIZE},
+                       declared=counts.declared, trainable=counts.trainable, parts=counts.parts)
+
+
+def _flops(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
+    flops = count_flops(build_from_spec(spec), synthetic_inputs(1, opts.size))
+    return make_record("flops", spec.label, spec.to_dict(), "flops", flops.total, "FLOP", {**env, "size": opts.size},
+                       uncounted_ops=flops.uncounted, convention=CONVENTION)
+
+
+def _dissipation(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
+    from analyses.dissipation import site_table, synthetic_sample
+
+    sites = site_table(spec, synthetic_sample(DISSIPATION_SIZE, DISSIPATION_SEED))
+    flagged = [s for s in sites if s["dissipated"]]
+    diversities = [s["row_diversity"] for s in sites if s["row_diversity"] is not None]
+    return make_record("dissipation", spec.label, spec.to_dict(), "dissipated_sites", len(flagged), "attention calls",
+                       {**env, "size": DISSIPATION_SIZE, "input_seed": DISSIPATION_SEED},
+                       sites=len(sites), flagged=sorted({s["site"] for s in flagged}),
+                       min_row_diversity=min(diversities) if diversities else None)
+
+
+_MEASURE = {"params": _params, "flops": _flops, "dissipation": _dissipation}
+
+
+def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, records: list[dict], sweep: Sweep, say) -> None:
+    settings = _settings("latency", opts, env)
+    pending = [s for s in specs if not matching(records, "latency", s, settings, opts.iters)]
+    sweep.skipped += [(s.label, "latency") for s in specs if s not in pending]
+    if not pending:
+        return
+    anchor = specs[0]
+    timed = list(dict.fromkeys([anchor, *pending]))
+    image, audio = (t.to(device) for t in synthetic_inputs(1, opts.size))
+    models = []
+    with torch.inference_mode():
+        for spec in timed:
+            say(f"latency: building {spec.label}")
+            models.append(build_from_spec(spec).to(device))
+        say(f"latency: {len(timed)} models interleaved, {opts.warmup} warm-up + {opts.iters} rounds at {opts.size}x{opts.size}")
+        stats = interleaved_latency([lambda m=m: m(image, audio) for m in models], device, opts.warmup, opts.iters,
+                                    on_iteration=lambda i: say(f"latency: round {i}/{opts.iters}"))
+        run = uuid.uuid4().hex[:12]
+        new = []
+        for spec, model, stat in zip(timed, models, stats):
+            if spec not in pending:
+                continue
+            say(f"latency: per-part breakdown of {spec.label}")
+            parts = module_breakdown(model, lambda m=model: m(image, audio), device, depth=1, iters=opts.breakdown_iters, warmup=1)
+            modules = [{"name": row.name, "depth": row.depth, "latency_ms": round(row.latency_ms, 4),
+                        "share": round(row.latency_ms / parts.forward_ms, 4)} for row in parts.rows]
+            prov = {**env, **settings, "warmup": opts.warmup, "iters": opts.iters, "run": run, "anchor": anchor.label}
+            new.append(make_record("latency", spec.label, spec.to_dict(), "latency_ms", stat.median, "ms", prov,
+                                   stats=stat.to_dict(), ratio_to_anchor=round(stat.median / stats[0].median, 4),
+                                   modules=modules, coverage=round(parts.coverage, 4),
+                                   params=sum(p.numel() for p in model.parameters())))
+    append_records(new, store)
+    records.extend(new)
+    sweep.measured += [(s.label, "latency") for s in pending]
+
+
+def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[dict], sweep: Sweep, say) -> None:
+    from analyses.training import DataOptions, run_training
+    from avsbench_kit.engine import TrainConfig
+
+    settings = _settings("train", opts, env)
+    for spec in specs:
+        if matching(records, "train", spec, settings):
+            sweep.skipped.append((spec.label, "train"))
+            continue
+        data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
+        cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device)
+        folder = Path("runs") / "train" / f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}"
+        say(f"train: {spec.label} on {opts.train}, {opts.steps} steps")
+        run_training(spec, data, cfg, folder, store, on_step=lambda step, loss: say(f"train: {spec.label} step {step}/{opts.steps}, loss {loss:.3f}"))
+        records[:] = load_records(store)
+        sweep.measured.append((spec.label, "train"))
+
+
+# ---- reading a sweep back --------------------------------------------------------------------------
+
+def latest(records: list[dict], kind: str, spec: ModelSpec, settings: dict[str, Any], metric: str | None = None) -> dict | None:
+    found = [r for r in matching(records, kind, spec, settings) if metric is None or r.get("metric") == metric]
+    return found[-1] if found else None
+
+
+def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], env: dict) -> list[dict[str, Any]]:
+    """One row per variant from the records alone: what ``avskit compare`` prints."""
+    from avsbench_kit.reported import reported_for
+
+    rows = []
+    for spec in specs:
+        params = latest(records, "params", spec, {})
+        flops = latest(records, "flops", spec, _settings("flops", opts, env))
+        diss = latest(records, "dissipation", spec, _settings("dissipation", opts, env))
+        lat = latest(records, "latency", spec, _settings("latency", opts, env))
+        row: dict[str, Any] = {
+            "model": spec.label, "spec": spec.to_dict(),
+            "params_declared": params and params["declared"], "params_live": params and params["value"],
+            "latency_ms": lat and lat["stats"], "ratio_to_anchor": lat and lat["ratio_to_anchor"],
+            "anchor": lat and lat["provenance"]["anchor"], "flops": flops and flops["value"],
+            "dissipated_sites": diss and diss["value"], "attention_sites": diss and diss["sites"],
+            "flagged": diss and diss["flagged"], "min_row_diversity": diss and diss["min_row_diversity"],
+        }
+        if opts.train:
+            settings = _settings("train", opts, env)
+            for metric in ("jaccard", "f_score", "miou"):
+                rec = latest(records, "train", spec, settings, metric)
+                if rec:
+                    row[metric] = rec["value"]
+        rep = reported_for(spec)
+        row["reported"] = dataclasses.asdict(rep) if rep else None
+        rows.append(row)
+    return rows
+
+
+def environment_for(opts: MeasureOptions) -> dict:
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    return environment(torch.device(opts.device))

@@ -1,0 +1,195 @@
+"""Figures 1 and 3 and the scaling plots, drawn from records alone (the same records, the same bytes).
+
+- fig1: accuracy against latency measured here, Pareto frontier, marker area = live parameters.
+  Two panels take the paper's reported J (S4, MS3): only the x axis is measured. The third takes
+  the J measured here on the synthetic S4 benchmark.
+- fig3: where one forward's time goes, per part, for AVSegFormer and AVESFormer.
+- scaling: latency against input size (224-512) and against the number of PQG queries (8-256).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyses.dissipation import save_figure
+from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latency_record, params_record, train_record
+from avsbench_kit import reported as paper
+from avsbench_kit.spec import make_spec
+
+COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red"}
+PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
+    ("audio backbone (VGGish)", ("audio_backbone", "audio_proj")),
+    ("visual backbone", ("visual_backbone",)),
+    ("projections / neck", ("input_proj", "stage_convs")),
+    ("query generator", ("query_generator",)),
+    ("decoder and fusion", ("decoder", "pixel_encoder", "query_decoder", "tpavi")),
+    ("mask head", ("mask_head", "output_head")),
+)
+GROUP_COLOURS = ("#9e9e9e", "#4c72b0", "#c4ad66", "#dd8452", "#c44e52", "#55a868")
+SCALING_SIZES = (224, 288, 352, 416, 480, 512)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both lower x (latency) and higher y (accuracy), by x."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -np.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _accuracy_panel(ax, points: list[dict[str, Any]], ylabel: str, title: str) -> None:
+    if not points:
+        ax.text(0.5, 0.5, "no records yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_title(title, fontsize=10)
+        return
+    for p in points:
+        ax.scatter(p["x"], p["y"], s=p["size"], color=COLOURS.get(p["name"], "0.5"), alpha=0.75, edgecolor="black", linewidth=0.6, zorder=3)
+        ax.annotate(p["name"], (p["x"], p["y"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
+    front = [points[i] for i in pareto([(p["x"], p["y"]) for p in points])]
+    xs = [p["x"] for p in front]
+    ys = [p["y"] for p in front]
+    ax.step(xs, ys, where="post", color="0.3", linestyle="--", linewidth=1, zorder=2, label="Pareto frontier")
+    ax.set_xlabel(f"latency ms, {points[0]['device']} (measured, 224x224, T=1)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.margins(x=0.25, y=0.2)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def fig1(records: list[dict]):
+    plt = _pyplot()
+    devs = devices(records)
+    dev = devs[-1] if devs else "cpu"  # a GPU when there is one: the paper's setting
+    base = {}
+    for name in ZOO_ORDER:
+        spec = make_spec(name)
+        lat, params = latency_record(records, spec, BASE, dev), params_record(records, spec)
+        if lat and params:
+            base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    for ax, subset in zip(axes[:2], ("s4", "ms3")):
+        points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items() if paper.ACCURACY[n][subset][0] is not None]
+        _accuracy_panel(ax, points, f"{subset.upper()} J, % (reported by the paper)", f"{subset.upper()}: paper's J vs latency measured here")
+    synthetic = []
+    for name, p in base.items():
+        j = train_record(records, make_spec(name))
+        if j:
+            synthetic.append({**p, "y": 100 * j["value"], "steps": j["provenance"].get("steps")})
+    steps = sorted({p["steps"] for p in synthetic if p["steps"]})
+    _accuracy_panel(axes[2], synthetic, "synthetic S4 J, % (measured here)",
+                    "synthetic S4: J and latency both measured here" + (f"\n(trained {', '.join(map(str, steps))} steps, random init)" if steps else ""))
+    fig.suptitle("Figure 1: accuracy vs latency (marker area = live parameters, VGGish included)", fontsize=12)
+    return fig
+
+
+def _groups(modules: list[dict]) -> list[float]:
+    shares = {m["name"]: m["share"] for m in modules if m["depth"] == 1}
+    return [sum(shares.get(part, 0.0) for part in parts) for _, parts in PART_GROUPS]
+
+
+def fig3(records: list[dict]):
+    plt = _pyplot()
+    devs = devices(records)
+    names = ["avsegformer-r50", "avesformer-r50", "avesformer-r18"]
+    fig, axes = plt.subplots(len(devs) or 1, 1, figsize=(11, 1.6 + 0.75 * len(names) * max(1, len(devs))), squeeze=False)
+    for ax, dev in zip(axes[:, 0], devs or ["cpu"]):
+        rows = []
+        for name in names:
+            lat = latency_record(records, make_spec(name), BASE, dev)
+            if lat and lat.get("modules"):
+                rows.append((name, lat["value"], _groups(lat["modules"])))
+        for y, (name, total, shares) in enumerate(rows):
+            left = 0.0
+            for (group, _), colour, share in zip(PART_GROUPS, GROUP_COLOURS, shares):
+                ax.barh(y, share, left=left, color=colour, edgecolor="white", label=group if y == 0 else None)
+                if share >= 0.04:
+                    ax.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize=8, color="white")
+                left += share
+            transformer = shares[3] + shares[4]
+            ax.text(1.01, y, f"{total:.3g} ms\nQG + decoder {transformer:.0%}", va="center", fontsize=8)
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(f"share of one forward, {dev} (measured, 224x224, per-part hooks)")
+        if not rows:
+            ax.text(0.5, 0.5, "no records yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.legend(fontsize=7, ncol=6, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.suptitle(f"Figure 3: runtime breakdown (the paper reports the transformer, query generator included, above "
+                 f"{paper.FIG3_TRANSFORMER_SHARE:.0%} of AVSegFormer's time on its GPU)", fontsize=10)
+    return fig
+
+
+def scaling_sizes(records: list[dict], device: str) -> list[int]:
+    """Input sizes the zoo was timed at on ``device`` in runs anchored on the base model."""
+    zoo = [make_spec(name).to_dict() for name in ZOO_ORDER]
+    return sorted({r["provenance"]["size"] for r in records if r.get("kind") == "latency" and r.get("spec") in zoo
+                   and r["provenance"].get("anchor") == BASE and r["provenance"].get("device") == device})
+
+
+def scaling_size(records: list[dict]):
+    plt = _pyplot()
+    devs = devices(records)
+    fig, axes = plt.subplots(1, max(1, len(devs)), figsize=(6.5 * max(1, len(devs)), 4.4), squeeze=False)
+    for ax, dev in zip(axes[0], devs or ["cpu"]):
+        for name in ZOO_ORDER:
+            spec = make_spec(name)
+            pts = [(s, latency_record(records, spec, BASE, dev, s)) for s in scaling_sizes(records, dev)]
+            pts = [(s, r) for s, r in pts if r]
+            if pts:
+                ax.errorbar([s for s, _ in pts], [r["value"] for _, r in pts], yerr=[r["stats"]["iqr"] / 2 for _, r in pts],
+                            marker="o", capsize=3, color=COLOURS[name], label=name)
+        ax.set_xlabel("input height = width (pixels)")
+        ax.set_ylabel(f"latency ms, {dev} (measured, median; bars: IQR)")
+        ax.set_xticks(scaling_sizes(records, dev) or [REPORT_SIZE])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Latency vs input size (T=1, batch 1, eager fp32)", fontsize=12)
+    return fig
+
+
+def scaling_queries(records: list[dict]):
+    plt = _pyplot()
+    devs = devices(records)
+    fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.4))
+    for dev, marker in zip(devs, ("o", "s")):
+        pts = [(q, latency_record(records, make_spec(BASE, {"queries": q}), BASE, dev)) for q in paper.TABLE8_QUERIES]
+        pts = [(q, r) for q, r in pts if r]
+        if pts:
+            ax.errorbar([q for q, _ in pts], [r["value"] for _, r in pts], yerr=[r["stats"]["iqr"] / 2 for _, r in pts],
+                        marker=marker, capsize=3, label=f"{BASE}, {dev} (measured)")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(paper.TABLE8_QUERIES), [str(q) for q in paper.TABLE8_QUERIES])
+    ax.set_xlabel("PQG queries")
+    ax.set_ylabel("latency ms (median; bars: IQR)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax.set_title("Latency vs number of queries (224x224, T=1)", fontsize=11)
+    return fig
+
+
+FIGURES = {"fig1_accuracy_latency": fig1, "fig3_runtime_breakdown": fig3, "scaling_input_size": scaling_size,
+           "scaling_queries": scaling_queries}
+
+
+def draw(records: list[dict], out: Path, provenance: dict[str, Any]) -> list[str]:
+    written = []
+    for stem, make in FIGURES.items():
+        written += save_figure(make(records), out / stem, provenance)
+    return written

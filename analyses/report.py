@@ -1,0 +1,195 @@
+"""``avskit report``: measure what the records lack, then render every table and figure from them.
+
+Two halves. ``measure_missing`` runs the sweeps the paper's tables need (``analyses.compare``), each
+skipping what the store already has. ``render`` is a pure function of records: it picks the
+records the report uses, writes them to ``OUT/records.jsonl`` and draws tables, figures and the
+README from those alone, so rendering the same records twice gives the same bytes, and rendering
+``OUT/records.jsonl`` again reproduces the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from analyses import figures, tables
+from analyses.compare import MeasureOptions, measure, variants
+from avsbench_kit import UserError
+from avsbench_kit.results import ensure_writable_folder, load_records
+from avsbench_kit.spec import make_spec
+
+MAPS_SEED = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much measuring a report does: the quick plan fits 10 minutes on a 2-core CPU."""
+    warmup: int
+    iters: int
+    breakdown_iters: int
+    scaling_sizes: tuple[int, ...]
+    scaling_iters: int
+
+
+FULL = Plan(warmup=3, iters=20, breakdown_iters=5, scaling_sizes=figures.SCALING_SIZES, scaling_iters=10)
+QUICK = Plan(warmup=1, iters=5, breakdown_iters=2, scaling_sizes=(224, 320, 416, 512), scaling_iters=3)
+
+# (table, base model, axis, values): the base comes first and anchors each latency run
+SWEEPS = (
+    ("table3", tables.BASE, None, list(tables.ZOO_ORDER)),
+    ("table4", tables.BASE, "qg", ["pqg", "none", "qg", "bqg"]),
+    ("table5", tables.BASE, "fusion", ["cross_attention", "dissipation", "tpavi", "cha", "sigmoid"]),
+    ("table6", "avsegformer-r50", "qg", ["qg", "pqg"]),
+    ("table7", tables.BASE, "stages", ["CTT", "TTT", "TCT", "TTC"]),
+    ("table8", tables.BASE, "queries", ["16", "8", "32", "64", "128", "256"]),
+    ("table9", tables.BASE, "backbone", ["resnet50", "resnet18"]),
+)
+
+
+def sweep_specs(base: str, axis: str | None, values: list[str]):
+    if axis is None:  # the zoo itself, anchored on the base
+        return [make_spec(base)] + [make_spec(v) for v in values if v != base]
+    return variants(make_spec(base), axis, values)
+
+
+def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int | None = None,
+                    train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> list:
+    """Every sweep and scaling run the report needs, skipping what ``store`` already holds."""
+    say = progress or (lambda message: None)
+    done = []
+    base_opts = dict(device=device, size=tables.REPORT_SIZE, warmup=plan.warmup, iters=plan.iters,
+                     breakdown_iters=plan.breakdown_iters, threads=threads)
+    for name, base, axis, values in SWEEPS:
+        specs = sweep_specs(base, axis, values)
+        extra = (train or {}) if name == "table3" else {}  # training (fig1's synthetic panel) is for the zoo only
+        opts = MeasureOptions(**base_opts, **extra)
+        done.append(measure(specs, opts, store, tag=f"report:{name}", progress=lambda m, n=name: say(f"{n}: {m}")))
+    zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
+    for size in plan.scaling_sizes:
+        opts = MeasureOptions(**{**base_opts, "size": size, "iters": plan.scaling_iters, "warmup": 1, "breakdown_iters": 0},
+                              measurements=("latency",))
+        done.append(measure(zoo, opts, store, tag="report:scaling", progress=lambda m, s=size: say(f"scaling {s}: {m}")))
+    _maps(store, say)
+    return done
+
+
+def _maps(store: Path, say: Callable[[str], None]) -> None:
+    """The attention maps of figures 4, 7, 8 and 9 as one record (drawn later from the record)."""
+    from analyses.dissipation import collect_maps, synthetic_sample
+    from analyses.compare import _command
+    from avsbench_kit.profiling.env import environment
+    from avsbench_kit.results import append_records, make_record
+    import torch
+
+    spec = make_spec("avesformer-r18")
+    if _maps_record(load_records(store)):
+        return
+    data = collect_maps(spec, synthetic_sample(tables.REPORT_SIZE, MAPS_SEED), progress=lambda m: say(f"maps: {m}"))
+    prov = {**environment(torch.device("cpu")), "command": _command(), "size": tables.REPORT_SIZE, "input_seed": MAPS_SEED}
+    append_records([make_record("attention_maps", spec.label, spec.to_dict(), "maps", len(data["fig9"]), "maps", prov, data=data)], store)
+
+
+def _maps_record(records: list[dict]) -> dict | None:
+    found = [r for r in records if r.get("kind") == "attention_maps" and r["provenance"].get("input_seed") == MAPS_SEED
+             and r["provenance"].get("size") == tables.REPORT_SIZE]
+    return found[-1] if found else None
+
+
+# ---- rendering: a pure function of records -------------------------------------------------------
+
+def select(records: list[dict]) -> list[dict]:
+    """The records the report shows, in store order: the latest of each measurement it looks up."""
+    wanted: dict[int, dict] = {}
+
+    def keep(record: dict | None) -> None:
+        if record is not None:
+            wanted[id(record)] = record
+
+    devs = tables.devices(records)
+    for _, base, axis, values in SWEEPS:
+        for spec in sweep_specs(base, axis, values):
+            anchor = base
+            keep(tables.params_record(records, spec))
+            keep(tables.flops_record(records, spec))
+            keep(tables.dissipation_record(records, spec))
+            for metric in ("jaccard", "f_score"):
+                keep(tables.train_record(records, spec, metric))
+            for dev in devs:
+                keep(tables.latency_record(records, spec, anchor, dev))
+                if axis is None:
+                    for size in figures.scaling_sizes(records, dev):
+                        keep(tables.latency_record(records, spec, anchor, dev, size))
+    keep(_maps_record(records))
+    return [r for r in records if id(r) in wanted]
+
+
+def provenance(records: list[dict]) -> dict[str, Any]:
+    """What the figures' footers say: commits, torch versions and devices of the records shown."""
+    def values(key: str) -> str:
+        return ", ".join(sorted({str(r["provenance"].get(key)) for r in records if r["provenance"].get(key)}))
+    return {"commit": values("commit"), "torch": values("torch"), "device": values("device_name")}
+
+
+def render(records: list[dict], out: Path) -> list[str]:
+    """Tables, figures, README and records.jsonl into ``out`` from ``records`` only; returns the files written."""
+    import numpy as np
+
+    from analyses.dissipation import render_maps
+    from avsbench_kit.data.synthetic import synthetic_frame
+
+    used = select(records)
+    written = []
+    for make in tables.TABLES:
+        table = make(used)
+        for ext, text in (("md", tables.to_markdown(table)), ("tex", tables.to_latex(table)), ("csv", tables.to_csv(table))):
+            written.append(_write(out / "tables" / f"{table.name}.{ext}", text))
+    prov = provenance(used)
+    written += figures.draw(used, out / "figures", prov)
+    maps = _maps_record(used)
+    if maps:
+        rgb = synthetic_frame("s4", maps["provenance"]["input_seed"], 0, 0, maps["provenance"]["size"]).image
+        written += render_maps(maps["data"], np.asarray(rgb), out / "figures", {**provenance([maps]), "time": maps["provenance"].get("time")})
+    written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
+    from analyses.report_readme import readme
+
+    written.append(_write(out / "README.md", readme(used, written, out)))
+    return written
+
+
+def _write(path: Path, text: str) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    return str(path)
+
+
+def report(out: Path, store: Path, quick: bool = False, measure_first: bool = True, device: str = "cpu", threads: int | None = None,
+           train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Measure what is missing (unless told not to), then render ``out`` from the store's records."""
+    ensure_writable_folder(out, "--out", "the report")
+    if Path(store).resolve() == (out / "records.jsonl").resolve():
+        raise UserError(f"--results {store} is the report's own copy of its records; give another store (e.g. runs/records.jsonl)")
+    runs = measure_missing(QUICK if quick else FULL, store, device, threads, train, progress) if measure_first else []
+    records = load_records(store)
+    if not records:
+        raise UserError(f"no records in {store}: run without --no-measure first")
+    # render into a scratch folder beside out, then move: a failed render leaves the old report whole
+    scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        files = render(records, scratch)
+        for path in files:
+            target = out / Path(path).relative_to(scratch)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    written = [str(out / Path(p).relative_to(scratch)) for p in files]
+    measured = sum(len(r.measured) for r in runs)
+    skipped = sum(len(r.skipped) for r in runs)
+    return {"out": str(out), "files": written, "measured": measured, "reused": skipped, "records": len(load_records(out / "records.jsonl"))}

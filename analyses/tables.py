@@ -1,0 +1,268 @@
+"""The paper's Tables 3-9, measured here, beside what the paper reports: pure functions of records.
+
+Every column says whether it is *reported* (the paper, RTX 3090, AVSBench) or *measured* (here,
+with the device named). Latency cells of one table come from one interleaved run: each record
+names the run's anchor (the table's base model) and its ratio to it, measured side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from avsbench_kit import reported as paper
+from avsbench_kit.spec import ModelSpec, make_spec
+
+REPORT_SIZE = 224
+BASE = "avesformer-r50"
+ZOO_ORDER = ("avsbench-r50", "avsegformer-r50", "avesformer-r18", "avesformer-r50")
+SYNTHETIC_DATA = "synthetic:s4"
+MISSING = "–"
+
+
+@dataclass
+class Table:
+    name: str  # table3 ... table9
+    title: str
+    notes: str  # how to read it; what is reported and what is measured
+    frame: pd.DataFrame
+
+
+# ---- looking records up ------------------------------------------------------------------------
+
+def _is(r: dict, kind: str, spec: ModelSpec) -> bool:
+    return r.get("kind") == kind and r.get("spec") == spec.to_dict()
+
+
+def _last(found: list[dict]) -> dict | None:
+    return found[-1] if found else None
+
+
+def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: str, size: int = REPORT_SIZE) -> dict | None:
+    """The latest eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``."""
+    def fits(r: dict) -> bool:
+        p = r["provenance"]
+        return (_is(r, "latency", spec) and p.get("anchor") == anchor and p.get("device") == device and p.get("size") == size
+                and p.get("batch") == 1 and p.get("dtype") == "fp32" and p.get("path") == "eager")
+    return _last([r for r in records if fits(r)])
+
+
+def params_record(records: list[dict], spec: ModelSpec) -> dict | None:
+    return _last([r for r in records if _is(r, "params", spec)])
+
+
+def flops_record(records: list[dict], spec: ModelSpec, size: int = REPORT_SIZE) -> dict | None:
+    return _last([r for r in records if _is(r, "flops", spec) and r["provenance"].get("size") == size])
+
+
+def dissipation_record(records: list[dict], spec: ModelSpec) -> dict | None:
+    return _last([r for r in records if _is(r, "dissipation", spec)])
+
+
+def train_record(records: list[dict], spec: ModelSpec, metric: str = "jaccard", data: str = SYNTHETIC_DATA) -> dict | None:
+    return _last([r for r in records if _is(r, "train", spec) and r.get("metric") == metric
+                  and r["provenance"].get("data") == data and not r["provenance"].get("audio_blind")])
+
+
+def devices(records: list[dict]) -> list[str]:
+    """The devices latency was measured on, CPU first."""
+    found = {r["provenance"].get("device") for r in records if r.get("kind") == "latency"}
+    return sorted(found - {None}, key=lambda d: (d != "cpu", d))
+
+
+# ---- cells ---------------------------------------------------------------------------------------
+
+def _m(n: float | None) -> float | None:
+    return None if n is None else n / 1e6
+
+
+def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, devs: list[str]) -> dict[str, Any]:
+    """Live parameters, GFLOPs, latency and its same-run ratio per device, dissipated sites, synthetic J/F."""
+    params, flops, diss = params_record(records, spec), flops_record(records, spec), dissipation_record(records, spec)
+    cells: dict[str, Any] = {
+        "live params M (measured)": _m(params and params["value"]),
+        "GFLOPs (measured)": None if not flops or flops["value"] is None else flops["value"] / 1e9,
+    }
+    for dev in devs:
+        lat = latency_record(records, spec, anchor, dev)
+        cells[f"latency ms, {dev} (measured)"] = lat and lat["value"]
+        cells[f"ratio to {anchor}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
+    cells["dissipated sites (measured)"] = f"{diss['value']} of {diss['sites']}" if diss else None
+    j, f = train_record(records, spec, "jaccard"), train_record(records, spec, "f_score")
+    if j or f:
+        cells["synthetic S4 J (measured)"] = j and 100 * j["value"]
+        cells["synthetic S4 F (measured)"] = f and 100 * f["value"]
+    return cells
+
+
+def _reported_cells(acc: dict, subsets=("s4", "ms3")) -> dict[str, Any]:
+    cells = {}
+    for subset in subsets:
+        j, f = acc.get(subset, (None, None))
+        cells[f"{subset.upper()} J (reported)"] = j
+        cells[f"{subset.upper()} F (reported)"] = f
+    return cells
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows to a frame; a column no row has a value in is dropped (e.g. synthetic J before any training)."""
+    frame = pd.DataFrame(rows)
+    keep = [c for c in frame.columns if frame[c].notna().any() or "(reported)" in c]
+    return frame[keep]
+
+
+# ---- the tables ----------------------------------------------------------------------------------
+
+def table3(records: list[dict]) -> Table:
+    devs = devices(records)
+    rows = []
+    base_rep = paper.reported_for(make_spec(BASE))
+    for name in ZOO_ORDER:
+        spec = make_spec(name)
+        rep = paper.reported_for(spec)
+        params = params_record(records, spec)
+        row = {"model": name, "params M (reported)": rep.params_m,
+               "declared by released code M": _m(paper.RELEASED[name]["declared"]) if name in paper.RELEASED else None,
+               "declared params M (measured)": _m(params and params["declared"]),
+               "live params M (measured)": _m(params and params["value"]),
+               "latency ms, RTX 3090 (reported)": rep.latency_ms,
+               f"ratio to {BASE} (reported)": rep.latency_ms / base_rep.latency_ms}
+        for dev in devs:
+            lat = latency_record(records, spec, BASE, dev)
+            row[f"latency ms, {dev} (measured)"] = lat and lat["value"]
+            row[f"ratio to {BASE}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
+        rows.append(row)
+    for method, (params_m, latency) in paper.OTHER_METHODS.items():
+        rows.append({"model": f"{method}, not in avskit", "params M (reported)": params_m,
+                     "latency ms, RTX 3090 (reported)": latency, f"ratio to {BASE} (reported)": latency / base_rep.latency_ms})
+    notes = ("Parameters include VGGish. 'declared by released code' is the count of the public code (REFERENCE.md); "
+             "avskit's re-implementations hold only the parameters a forward pass uses, so their declared and live counts agree. "
+             "Latency is one frame (T=1, batch 1, 224x224), eager fp32; the measured ratios come from one interleaved run.")
+    return Table("table3", "Table 3: parameters and latency", notes, _frame(rows))
+
+
+def _sweep_rows(records: list[dict], base: str, axis: str, values: list, reported: dict, subsets=("s4", "ms3"),
+                label: str | None = None) -> list[dict]:
+    devs = devices(records)
+    rows = []
+    for value in values:
+        spec = make_spec(base, {axis: value})
+        row = {label or axis: value}
+        row.update(_reported_cells(reported.get(value, {}), subsets))
+        row.update(_measured_cells(records, spec, base, devs))
+        rows.append(row)
+    return rows
+
+
+def table4(records: list[dict]) -> Table:
+    rows = _sweep_rows(records, BASE, "qg", ["none", "qg", "bqg", "pqg"], paper.TABLE4_QG, label="query generator")
+    notes = (f"{BASE} with each query generator (QG: 300 queries, 6 layers; BQG and PQG: 16). 'dissipated sites' counts the "
+             "attention calls of one forward on the synthetic S4 frame whose probabilities are dissipated (one key, or all "
+             "queries alike): QG's cross-attention to the single audio token is the paper's Figure 4(a).")
+    return Table("table4", "Table 4: query generators", notes, _frame(rows))
+
+
+def table5(records: list[dict]) -> Table:
+    rows = _sweep_rows(records, BASE, "fusion", ["dissipation", "tpavi", "cha", "sigmoid", "cross_attention"], paper.TABLE5_FUSION)
+    notes = (f"{BASE} with each audio-visual fusion in its decoder. 'dissipation' is cross-attention to the raw audio token "
+             "(softmax over one key), flagged at every fusion site.")
+    return Table("table5", "Table 5: fusion strategies", notes, _frame(rows))
+
+
+def table6(records: list[dict]) -> Table:
+    devs = devices(records)
+    rows = []
+    for (model, qg), acc in paper.TABLE6_PLUG.items():
+        spec = make_spec(model, {"qg": qg})
+        rep = paper.reported_for(spec)
+        row = {"model": model, "query generator": qg, "params M (reported)": rep and rep.params_m,
+               "latency ms, RTX 3090 (reported)": rep and rep.latency_ms}
+        row.update(_reported_cells(acc))
+        row.update(_measured_cells(records, spec, model, devs))
+        rows.append(row)
+    notes = ("PQG plugged into AVSegFormer, and QG into AVESFormer. Measured ratios are to each model with its own default "
+             "query generator, timed in the same run.")
+    return Table("table6", "Table 6: PQG in AVSegFormer", notes, _frame(rows))
+
+
+def table7(records: list[dict]) -> Table:
+    rows = _sweep_rows(records, BASE, "stages", ["TTT", "CTT", "TCT", "TTC"], paper.TABLE7_STAGES, ("s4", "ms3", "avss"))
+    for row in rows:
+        rep = paper.reported_for(make_spec(BASE, {"stages": row["stages"]}))
+        row["latency ms, RTX 3090 (reported)"] = rep and rep.latency_ms
+    notes = "The ELF decoder with convolution (C) or transformer (T) blocks at each of its three stages; CTT is AVESFormer."
+    return Table("table7", "Table 7: decoder stages", notes, _frame(rows))
+
+
+def table8(records: list[dict]) -> Table:
+    rows = _sweep_rows(records, BASE, "queries", list(paper.TABLE8_QUERIES), paper.TABLE8_QUERIES, label="queries")
+    notes = "PQG with 8 to 256 queries; the paper uses 16."
+    return Table("table8", "Table 8: number of queries", notes, _frame(rows))
+
+
+def table9(records: list[dict]) -> Table:
+    devs = devices(records)
+    rows = []
+    for backbone, acc in paper.TABLE9_BACKBONES.items():
+        total, part = acc["latency"]
+        spec = None if backbone == "pvt_v2" else make_spec(BASE, {"backbone": backbone})
+        row = {"backbone": backbone, "model": spec.label if spec else "not in avskit"}
+        row.update(_reported_cells(acc, ("s4", "ms3", "avss")))
+        row.update({"latency ms, RTX 3090 (reported)": total, "backbone ms, RTX 3090 (reported)": part,
+                    "backbone share (reported)": part / total})
+        if spec is None:
+            rows.append(row)
+            continue
+        row.update(_measured_cells(records, spec, BASE, devs))
+        for dev in devs:
+            lat = latency_record(records, spec, BASE, dev)
+            share = _part_share(lat, "visual_backbone")
+            row[f"backbone ms, {dev} (measured)"] = None if share is None else share * lat["value"]
+            row[f"backbone share, {dev} (measured)"] = share
+        rows.append(row)
+    notes = ("The backbone's time is its share of one forward (per-part breakdown, hooks) times the end-to-end median. "
+             "PVT-v2 is not implemented in avskit: its row is the paper's only.")
+    return Table("table9", "Table 9: backbones", notes, _frame(rows))
+
+
+def _part_share(lat: dict | None, part: str) -> float | None:
+    if not lat:
+        return None
+    for m in lat.get("modules", []):
+        if m["name"] == part:
+            return m["share"]
+    return None
+
+
+TABLES = (table3, table4, table5, table6, table7, table8, table9)
+
+
+# ---- writing --------------------------------------------------------------------------------------
+
+def _cell(column: str, value: Any) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return MISSING
+    if isinstance(value, float):
+        return f"{value:.2f}" if ("ratio" in column or "share" in column) else f"{value:.1f}"
+    return str(value)
+
+
+def _text_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: [_cell(c, v) for v in frame[c].astype(object)] for c in frame.columns})
+
+
+def to_markdown(table: Table) -> str:
+    body = _text_frame(table.frame).to_markdown(index=False, disable_numparse=True)
+    return f"# {table.title}\n\n{body}\n\n{table.notes}\n"
+
+
+def to_latex(table: Table) -> str:
+    styler = _text_frame(table.frame).style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    body = styler.to_latex(hrules=True, column_format="l" * len(table.frame.columns))
+    return f"% {table.title} (avskit; needs \\usepackage{{booktabs}})\n{body}"
+
+
+def to_csv(table: Table) -> str:
+    return table.frame.to_csv(index=False, float_format="%.4g", lineterminator="\n")

@@ -1,0 +1,280 @@
+"""`avskit compare` and `avskit report`: resumable sweeps, and rendering as a pure function of records."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+import cli
+from analyses import compare, report, tables
+from analyses.compare import MeasureOptions, axis_values, measure, variants
+from avsbench_kit import UserError
+from avsbench_kit.results import load_records
+from avsbench_kit.spec import make_spec
+
+
+def run(capsys, *args):
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# ---- sweeps ----------------------------------------------------------------------------------------
+
+def test_axis_values_accept_lists_aliases_and_all():
+    assert set(axis_values("fusion", ["all"])) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
+    assert axis_values("queries", ["8,16", "16", "32"]) == ["8", "16", "32"]
+    assert axis_values("backbone", ["r18"]) == ["resnet18"]
+    assert axis_values("stages", ["all"]) == ["TTT", "CTT", "TCT", "TTC"]
+    with pytest.raises(UserError, match="unknown axis"):
+        axis_values("colour", ["red"])
+    with pytest.raises(UserError, match="fusion='nonsense'"):
+        variants(make_spec("avesformer-r50"), "fusion", ["nonsense"])
+
+
+def test_variants_keep_the_base_changes_and_qg_brings_its_queries():
+    base = make_spec("avesformer-r50", {"stages": "TTT"})
+    specs = variants(base, "qg", ["qg", "pqg"])
+    assert [s.label for s in specs] == ["avesformer-r50[qg=qg,stages=TTT,queries=300]", "avesformer-r50[stages=TTT]"]
+    assert [s.queries for s in specs] == [300, 16]
+
+
+SMALL = dict(size=64, warmup=0, iters=2, breakdown_iters=1)
+
+
+def test_a_killed_sweep_resumes_without_redoing_finished_variants(tmp_path, monkeypatch):
+    store = tmp_path / "records.jsonl"
+    specs = [make_spec("avesformer-r18"), make_spec("avesformer-r18", {"stages": "TTT"})]
+    calls = []
+    real_flops = compare._MEASURE["flops"]
+
+    def dying_flops(spec, opts, env):  # the machine dies while counting the second variant's FLOPs
+        if spec == specs[1]:
+            raise KeyboardInterrupt
+        return real_flops(spec, opts, env)
+
+    monkeypatch.setitem(compare._MEASURE, "flops", dying_flops)
+    with pytest.raises(KeyboardInterrupt):
+        measure(specs, MeasureOptions(**SMALL), store)
+    assert {(r["model"], r["kind"]) for r in load_records(store)} == {
+        ("avesformer-r18", "params"), ("avesformer-r18", "flops"), ("avesformer-r18", "dissipation"),
+        ("avesformer-r18[stages=TTT]", "params")}
+
+    for kind, fn in list(compare._MEASURE.items()):
+        monkeypatch.setitem(compare._MEASURE, kind, lambda spec, opts, env, k=kind, f=(real_flops if kind == "flops" else fn):
+                            calls.append((spec.label, k)) or f(spec, opts, env))
+    sweep = measure(specs, MeasureOptions(**SMALL), store)
+    assert calls == [("avesformer-r18[stages=TTT]", "flops"), ("avesformer-r18[stages=TTT]", "dissipation")]
+    assert ("avesformer-r18", "params") in sweep.skipped and ("avesformer-r18[stages=TTT]", "params") in sweep.skipped
+    latency = [r for r in load_records(store) if r["kind"] == "latency"]
+    assert [r["model"] for r in latency] == ["avesformer-r18", "avesformer-r18[stages=TTT]"]
+    assert latency[0]["ratio_to_anchor"] == 1.0 and latency[0]["provenance"]["anchor"] == "avesformer-r18"
+    assert latency[1]["provenance"]["run"] == latency[0]["provenance"]["run"]  # timed side by side
+    assert {m["name"] for m in latency[0]["modules"]} >= {"visual_backbone", "decoder", "mask_head"}
+
+    calls.clear()
+    built = []
+    monkeypatch.setattr(compare, "build_from_spec", lambda spec: built.append(spec) or pytest.fail("rebuilt a finished variant"))
+    again = measure(specs, MeasureOptions(**SMALL), store)
+    assert calls == [] and built == [] and again.measured == []
+    assert len(load_records(store)) == 8  # 2 variants x (params, flops, dissipation, latency)
+
+
+def test_more_timed_rounds_than_recorded_is_measured_again(tmp_path):
+    store = tmp_path / "records.jsonl"
+    specs = [make_spec("avesformer-r18")]
+    measure(specs, MeasureOptions(**SMALL, measurements=("latency",)), store)
+    sweep = measure(specs, MeasureOptions(**{**SMALL, "iters": 3}, measurements=("latency",)), store)
+    assert sweep.measured == [("avesformer-r18", "latency")]
+
+
+def test_compare_cli_json_reads_back_a_finished_sweep(capsys, tmp_path):
+    args = ["compare", "--qg", "none", "--base", "avesformer-r18", "--size", "64", "--warmup", "0", "--iters", "2",
+            "--results", str(tmp_path / "r.jsonl"), "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    first = json.loads(out)
+    assert [v["model"] for v in first["variants"]] == ["avesformer-r18", "avesformer-r18[qg=none,queries=1]"]
+    none = first["variants"][1]
+    assert none["params_live"] < first["variants"][0]["params_live"]  # no generator: fewer parameters
+    assert none["latency_ms"]["n"] == 2 and none["anchor"] == "avesformer-r18" and none["flops"] > 0
+    assert none["attention_sites"] > 0 and none["reported"] is None
+    code, out, _ = run(capsys, *args)
+    second = json.loads(out)
+    assert code == 0 and second["measured"] == [] and second["variants"] == first["variants"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give exactly one axis"),
+    (["--fusion", "all", "--qg", "all"], "give exactly one axis"),
+    (["--fusion", "nonsense"], "fusion='nonsense' is not accepted"),
+    (["--stages", "CXZ"], "stages='CXZ'"),
+    (["--fusion", "tpavi", "--base", "avsbench-r50"], "fusion does not apply to avsbench-r50"),
+    (["--qg", "qg", "--iters", "1"], "--iters must be at least 2"),
+    (["--qg", "qg", "--device", "tpu"], "--device 'tpu'"),
+])
+def test_compare_bad_input_is_one_line(capsys, tmp_path, args, message):
+    code, out, err = run(capsys, "compare", *args, "--results", str(tmp_path / "r.jsonl"))
+    assert code == 2 and message in err and "Traceback" not in err and out == ""
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+# ---- rendering -------------------------------------------------------------------------------------
+
+def _prov(**extra):
+    return {"device": "cpu", "device_name": "Test CPU", "threads": 2, "torch": "2.14.1", "python": "3.11", "commit": "abc123",
+            "time": "2026-11-26T00:00:00+00:00", "command": "avskit report", **extra}
+
+
+def _maps_data():
+    square = [[0.1 * (i + j) for j in range(7)] for i in range(7)]
+    return {"base_model": "avesformer-r18", "input": "synthetic S4 frame (seed 0)", "size": 224, "weights": "random (untrained)",
+            "fig4a": {"qg": {"probs": [[1.0] * 300], "verdict": "diversity 0.000 - DISSIPATED"},
+                      "pqg": {"probs": [[1 / 17] * 17 for _ in range(16)], "verdict": "diversity 0.200"}},
+            "fig8": [{"fusion": f, "kind": "softmax", "map": square, "verdict": "diversity 0.1"} for f in
+                     ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")],
+            "fig9": [square] * 16, "fig7": [{"map": square, "verdict": "diversity 0.1"}] * 6}
+
+
+def fake_records(device: str = "cpu", scale: float = 1.0) -> list[dict]:
+    """Well-formed records for every spec the report looks up (the renderer's input is data)."""
+    records = []
+    specs = [(spec, base) for _, base, axis, values in report.SWEEPS for spec in report.sweep_specs(base, axis, values)]
+    specs = list(dict.fromkeys(specs))
+    seen = set()
+    for n, (spec, anchor) in enumerate(specs):
+        d = spec.to_dict()
+        latency = scale * (100.0 + 10 * n)
+        modules = [{"name": name, "depth": 1, "latency_ms": latency * share, "share": share} for name, share in
+                   (("audio_backbone", 0.1), ("visual_backbone", 0.3), ("query_generator", 0.1), ("decoder", 0.3), ("mask_head", 0.2))]
+        fresh = spec not in seen
+        seen.add(spec)
+        records += [] if not fresh else [
+            {"kind": "params", "model": spec.label, "spec": d, "metric": "params_live", "value": 100_000_000 + n, "declared": 110_000_000 + n,
+             "provenance": _prov(size=64)},
+            {"kind": "flops", "model": spec.label, "spec": d, "metric": "flops", "value": 30e9 + n, "provenance": _prov(size=224)},
+            {"kind": "dissipation", "model": spec.label, "spec": d, "metric": "dissipated_sites", "value": n % 3, "sites": 12,
+             "flagged": [], "provenance": _prov(size=224, input_seed=0)},
+        ]
+        for size in ((224, 320, 512) if spec.name == spec.label and anchor == "avesformer-r50" else (224,)):
+            records.append({"kind": "latency", "model": spec.label, "spec": d, "metric": "latency_ms", "value": latency * size / 224,
+                            "stats": {"median": latency, "iqr": 2.0, "n": 5}, "ratio_to_anchor": 1.0 + n / 10, "modules": modules,
+                            "provenance": _prov(device=device, size=size, batch=1, dtype="fp32", path="eager", anchor=anchor, run="r1", iters=5)})
+        if spec.name == spec.label and fresh:
+            for metric, value in (("jaccard", 0.5 + n / 20), ("f_score", 0.6)):
+                records.append({"kind": "train", "model": spec.label, "spec": d, "metric": metric, "value": value,
+                                "provenance": _prov(data="synthetic:s4", audio_blind=False, steps=600, size=64)})
+    spec = make_spec("avesformer-r18")
+    records.append({"kind": "attention_maps", "model": spec.label, "spec": spec.to_dict(), "metric": "maps", "value": 16,
+                    "data": _maps_data(), "provenance": _prov(size=224, input_seed=0)})
+    return records
+
+
+EXPECTED = ([f"tables/table{i}.{ext}" for i in range(3, 10) for ext in ("md", "tex", "csv")]
+            + [f"figures/{stem}.{ext}" for stem in ("fig1_accuracy_latency", "fig3_runtime_breakdown", "fig4a_query_attention",
+                                                    "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries",
+                                                    "scaling_input_size", "scaling_queries") for ext in ("png", "svg")]
+            + ["README.md", "records.jsonl"])
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    records = fake_records()
+    first, second = tmp_path_factory.mktemp("a"), tmp_path_factory.mktemp("b")
+    report.render(records, first)
+    report.render(records, second)
+    return records, first, second
+
+
+def test_render_writes_every_table_and_figure(rendered):
+    _, first, _ = rendered
+    assert sorted(_files(first)) == sorted(EXPECTED)
+
+
+def test_render_is_a_pure_function_of_records(rendered, tmp_path):
+    _, first, second = rendered
+    assert _files(first) == _files(second)  # same records, same bytes
+    again = tmp_path / "again"  # the report's own records.jsonl redraws the same report
+    report.render(load_records(first / "records.jsonl"), again)
+    assert _files(again) == _files(first)
+
+
+def test_changing_one_record_changes_its_cells(rendered, tmp_path):
+    records, first, _ = rendered
+    changed = json.loads(json.dumps(records))
+    for r in changed:
+        if r["kind"] == "latency" and r["model"] == "avsegformer-r50" and r["provenance"]["size"] == 224:
+            r["value"] = 4321.0
+    report.render(changed, tmp_path)
+    assert "4321.0" in (tmp_path / "tables" / "table3.md").read_text()
+    assert "4321.0" not in (first / "tables" / "table3.md").read_text()
+    assert (tmp_path / "figures" / "fig1_accuracy_latency.png").read_bytes() != (first / "figures" / "fig1_accuracy_latency.png").read_bytes()
+
+
+def test_tables_label_reported_beside_measured(rendered):
+    _, first, _ = rendered
+    t3 = (first / "tables" / "table3.md").read_text()
+    assert "latency ms, RTX 3090 (reported)" in t3 and "latency ms, cpu (measured)" in t3
+    assert "37.9" in t3 and "CATR (ResNet-50), not in avskit" in t3
+    t5 = list(csv.reader((first / "tables" / "table5.csv").read_text().splitlines()))
+    assert t5[0][:4] == ["fusion", "S4 J (reported)", "S4 F (reported)", "MS3 J (reported)"]
+    column = t5[0].index("synthetic S4 J (measured)")  # only the base (cross_attention) was trained
+    assert [row[0] for row in t5[1:] if row[column]] == ["cross_attention"]
+    tex = (first / "tables" / "table7.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "AVSS J (reported)" in tex
+    t9 = (first / "tables" / "table9.md").read_text()
+    assert "pvt_v2" in t9 and "backbone share, cpu (measured)" in t9 and "0.30" in t9
+    readme = (first / "README.md").read_text()
+    assert "Test CPU" in readme and "abc123" in readme and "avskit report" in readme and "RTX 3090" in readme
+    for name in EXPECTED:
+        if name.startswith("figures/") and name.endswith(".png"):
+            assert Path(name).stem in readme
+
+
+def test_gpu_records_add_a_gpu_column(tmp_path):
+    report.render(fake_records() + fake_records("cuda", scale=0.05), tmp_path)
+    header = (tmp_path / "tables" / "table3.csv").read_text().splitlines()[0]
+    assert "latency ms, cpu (measured)" in header and "latency ms, cuda (measured)" in header
+    assert "cuda" in (tmp_path / "README.md").read_text()
+
+
+def test_report_cli_no_measure_renders_the_store(capsys, tmp_path):
+    store = tmp_path / "store.jsonl"
+    store.write_text("".join(json.dumps(r) + "\n" for r in fake_records()))
+    code, out, err = run(capsys, "report", "--no-measure", "--results", str(store), "--out", str(tmp_path / "rep"), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["measured"] == 0 and len(summary["files"]) == len(EXPECTED)
+    assert not [p for p in (tmp_path / "rep").rglob("*") if ".partial" in p.name or p.name.startswith(".report-")]
+
+
+def test_report_bad_input_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "report", "--no-measure", "--results", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "no record store" in err and "Traceback" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = tmp_path / "store.jsonl"
+    store.write_text(json.dumps(fake_records()[0]) + "\n")
+    code, _, err = run(capsys, "report", "--no-measure", "--results", str(store), "--out", str(blocker / "sub"))
+    assert code == 2 and "--out" in err and "Traceback" not in err
+    code, _, err = run(capsys, "report", "--results", str(tmp_path / "rep" / "records.jsonl"), "--out", str(tmp_path / "rep"))
+    assert code == 2 and "the report's own copy" in err
+
+
+def test_pareto_frontier():
+    from analyses.figures import pareto
+
+    points = [(10, 70), (12, 80), (15, 75), (8, 60), (20, 81)]
+    assert pareto(points) == [3, 0, 1, 4]
+
+
+def test_select_keeps_only_what_the_report_shows():
+    records = fake_records()
+    stray = {"kind": "latency", "model": "x", "spec": {"name": "x"}, "metric": "latency_ms", "value": 1.0, "provenance": _prov()}
+    used = report.select(records + [stray])
+    assert stray not in used and len(used) == len(records)
