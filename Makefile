@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/avskit demo
+	$(BIN)/avskit report --quick --out runs/report-quick
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

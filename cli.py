@@ -536,7 +536,7 @@ def compare(
     if train:
         columns += ["J", "F"]
     for col in columns:
-        table.add_column(col, justify="left" if col == "variant" else "right")
+        table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=col == "variant")
     for r in rows:
         lat = r["latency_ms"]
         cells = [escape(r["model"]), _millions(r["params_declared"]), _millions(r["params_live"]),

@@ -222,7 +222,8 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
            "peaks": {dt: {k: round(v, 2) for k, v in p.items()} for dt, p in peaks.items()}, "flop_convention": CONVENTION}
     if trace:
         out["trace"] = trace
-    records = [_record(res, env) for res in results]
+    # the first model anchors the run: its records can stand in a report's table anchored on it
+    records = [_record(res, {**env, "anchor": specs[0].label}) for res in results]
     out["records"] = str(append_records(records, results_path))
     return out
 
@@ -287,7 +288,7 @@ def _record(result: dict, env: dict) -> dict:
     keys = ("flops", "gflops_per_s", "utilization", "coverage", "modules", "params", "ratio", "max_abs_diff", "speedup_vs_eager")
     extra = {k: result[k] for k in keys if result.get(k) is not None}
     return make_record("latency", result["model"], result["spec"], "latency_ms", result["latency_ms"]["median"], "ms",
-                       provenance, stats=result["latency_ms"], **extra)
+                       provenance, stats=result["latency_ms"], ratio_to_anchor=result["ratio"], **extra)
 
 
 def profile_markdown(reports: list[dict[str, Any]]) -> str:

@@ -41,12 +41,15 @@ def _last(found: list[dict]) -> dict | None:
 
 
 def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: str, size: int = REPORT_SIZE) -> dict | None:
-    """The latest eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``."""
+    """The eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``: the one with
+    the most timed rounds, the latest of those."""
     def fits(r: dict) -> bool:
         p = r["provenance"]
         return (_is(r, "latency", spec) and p.get("anchor") == anchor and p.get("device") == device and p.get("size") == size
                 and p.get("batch") == 1 and p.get("dtype") == "fp32" and p.get("path") == "eager")
-    return _last([r for r in records if fits(r)])
+    found = [r for r in records if fits(r)]
+    most = max((r["provenance"].get("iters", 0) for r in found), default=0)
+    return _last([r for r in found if r["provenance"].get("iters", 0) == most])
 
 
 def params_record(records: list[dict], spec: ModelSpec) -> dict | None:
