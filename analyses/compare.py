@@ -35,7 +35,7 @@ from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
-from avsbench_kit.results import append_records, default_store, load_records, make_record
+from avsbench_kit.results import append_records, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.spec import BACKBONES, make_spec
 
 AXES = ("fusion", "qg", "stages", "queries", "backbone")
@@ -79,6 +79,15 @@ class MeasureOptions:
         unknown = set(self.measurements) - set(MEASUREMENTS)
         if unknown:
             raise UserError(f"unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}")
+        if self.train:  # a bad --train is an error now, not after minutes of measuring
+            from analyses.training import DataOptions
+
+            try:
+                DataOptions(self.train, self.subset, self.train_size, self.videos).resolve_subset()
+            except UserError as exc:  # the same checks as `avskit train --data`, named after this option
+                raise UserError(str(exc).replace("--data", "--train")) from None
+            if self.train_size < 32 or self.train_size % 32:
+                raise UserError(f"--train-size must be a multiple of 32, got {self.train_size}")
 
 
 # ---- the variants of a sweep ---------------------------------------------------------------------
@@ -157,6 +166,9 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor)."""
     opts.check()
     store = Path(store) if store is not None else default_store()
+    if store.is_dir():
+        raise UserError(f"--results {store} is a folder; give a file such as runs/records.jsonl")
+    ensure_writable_folder(store.parent, "--results", "records")
     say = progress or (lambda message: None)
     if opts.threads:
         torch.set_num_threads(opts.threads)

@@ -113,6 +113,8 @@ def test_compare_cli_json_reads_back_a_finished_sweep(capsys, tmp_path):
     (["--fusion", "tpavi", "--base", "avsbench-r50"], "fusion does not apply to avsbench-r50"),
     (["--qg", "qg", "--iters", "1"], "--iters must be at least 2"),
     (["--qg", "qg", "--device", "tpu"], "--device 'tpu'"),
+    (["--qg", "qg", "--train", "synthetic:coco"], "--train 'synthetic:coco'"),
+    (["--qg", "qg", "--train", "/some/root"], "say which one with --subset"),
 ])
 def test_compare_bad_input_is_one_line(capsys, tmp_path, args, message):
     code, out, err = run(capsys, "compare", *args, "--results", str(tmp_path / "r.jsonl"))
@@ -264,6 +266,8 @@ def test_report_bad_input_is_one_line(capsys, tmp_path):
     assert code == 2 and "--out" in err and "Traceback" not in err
     code, _, err = run(capsys, "report", "--results", str(tmp_path / "rep" / "records.jsonl"), "--out", str(tmp_path / "rep"))
     assert code == 2 and "the report's own copy" in err
+    code, _, err = run(capsys, "compare", "--qg", "qg", "--results", str(blocker / "r.jsonl"))
+    assert code == 2 and "--results" in err and "Traceback" not in err
 
 
 def test_pareto_frontier():
