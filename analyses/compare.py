@@ -115,8 +115,9 @@ def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpe
 
 # ---- matching records --------------------------------------------------------------------------
 
-def _settings(kind: str, opts: MeasureOptions, env: dict) -> dict[str, Any]:
-    """What a record of ``kind`` must have been measured under to count as this sweep's."""
+def _settings(kind: str, opts: MeasureOptions, env: dict, anchor: ModelSpec | None = None) -> dict[str, Any]:
+    """What a record of ``kind`` must have been measured under to count as this sweep's (latency:
+    in a run anchored on the same model, so its ratio to the anchor belongs to this sweep)."""
     if kind == "params":
         return {}
     if kind == "flops":
@@ -125,7 +126,7 @@ def _settings(kind: str, opts: MeasureOptions, env: dict) -> dict[str, Any]:
         return {"size": DISSIPATION_SIZE, "input_seed": DISSIPATION_SEED}
     if kind == "latency":
         return {"device": env["device"], "device_name": env["device_name"], "threads": env["threads"], "size": opts.size,
-                "batch": 1, "dtype": "fp32", "path": "eager"}
+                "batch": 1, "dtype": "fp32", "path": "eager", "anchor": anchor.label if anchor else None}
     if kind == "train":
         return {"data": opts.train, "size": opts.train_size, "steps": opts.steps, "batch": opts.batch, "lr": opts.lr,
                 "audio_blind": False, "videos": opts.videos if (opts.train or "").startswith("synthetic:") else None}
@@ -223,12 +224,12 @@ _MEASURE = {"params": _params, "flops": _flops, "dissipation": _dissipation}
 
 
 def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, records: list[dict], sweep: Sweep, say) -> None:
-    settings = _settings("latency", opts, env)
+    anchor = specs[0]
+    settings = _settings("latency", opts, env, anchor)
     pending = [s for s in specs if not matching(records, "latency", s, settings, opts.iters)]
     sweep.skipped += [(s.label, "latency") for s in specs if s not in pending]
     if not pending:
         return
-    anchor = specs[0]
     timed = list(dict.fromkeys([anchor, *pending]))
     image, audio = (t.to(device) for t in synthetic_inputs(1, opts.size))
     models = []
@@ -244,14 +245,17 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
         for spec, model, stat in zip(timed, models, stats):
             if spec not in pending:
                 continue
-            say(f"latency: per-part breakdown of {spec.label}")
-            parts = module_breakdown(model, lambda m=model: m(image, audio), device, depth=1, iters=opts.breakdown_iters, warmup=1)
-            modules = [{"name": row.name, "depth": row.depth, "latency_ms": round(row.latency_ms, 4),
-                        "share": round(row.latency_ms / parts.forward_ms, 4)} for row in parts.rows]
-            prov = {**env, **settings, "warmup": opts.warmup, "iters": opts.iters, "run": run, "anchor": anchor.label}
+            modules, coverage = [], None
+            if opts.breakdown_iters > 0:  # scaling runs skip it: they only need the end-to-end time
+                say(f"latency: per-part breakdown of {spec.label}")
+                parts = module_breakdown(model, lambda m=model: m(image, audio), device, depth=1, iters=opts.breakdown_iters, warmup=1)
+                modules = [{"name": row.name, "depth": row.depth, "latency_ms": round(row.latency_ms, 4),
+                            "share": round(row.latency_ms / parts.forward_ms, 4)} for row in parts.rows]
+                coverage = round(parts.coverage, 4)
+            prov = {**env, **settings, "warmup": opts.warmup, "iters": opts.iters, "run": run}
             new.append(make_record("latency", spec.label, spec.to_dict(), "latency_ms", stat.median, "ms", prov,
                                    stats=stat.to_dict(), ratio_to_anchor=round(stat.median / stats[0].median, 4),
-                                   modules=modules, coverage=round(parts.coverage, 4),
+                                   modules=modules, coverage=coverage,
                                    params=sum(p.numel() for p in model.parameters())))
     append_records(new, store)
     records.extend(new)
@@ -292,7 +296,9 @@ def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], e
         params = latest(records, "params", spec, {})
         flops = latest(records, "flops", spec, _settings("flops", opts, env))
         diss = latest(records, "dissipation", spec, _settings("dissipation", opts, env))
-        lat = latest(records, "latency", spec, _settings("latency", opts, env))
+        timed = matching(records, "latency", spec, _settings("latency", opts, env, specs[0]))
+        most = max((r["provenance"].get("iters", 0) for r in timed), default=0)
+        lat = next((r for r in reversed(timed) if r["provenance"].get("iters", 0) == most), None)  # as the report picks
         row: dict[str, Any] = {
             "model": spec.label, "spec": spec.to_dict(),
             "params_declared": params and params["declared"], "params_live": params and params["value"],

@@ -282,3 +282,15 @@ def test_select_keeps_only_what_the_report_shows():
     stray = {"kind": "latency", "model": "x", "spec": {"name": "x"}, "metric": "latency_ms", "value": 1.0, "provenance": _prov()}
     used = report.select(records + [stray])
     assert stray not in used and len(used) == len(records)
+
+
+def test_latency_belongs_to_its_anchor_and_the_breakdown_can_be_skipped(tmp_path):
+    store = tmp_path / "records.jsonl"
+    r18, ttt = make_spec("avesformer-r18"), make_spec("avesformer-r18", {"stages": "TTT"})
+    opts = MeasureOptions(**{**SMALL, "breakdown_iters": 0}, measurements=("latency",))
+    measure([r18, ttt], opts, store)
+    again = measure([ttt, r18], opts, store)  # anchored on the other one: a new run, both timed again
+    assert sorted(again.measured) == sorted([("avesformer-r18", "latency"), ("avesformer-r18[stages=TTT]", "latency")])
+    latency = load_records(store)
+    assert [r["provenance"]["anchor"] for r in latency] == ["avesformer-r18"] * 2 + ["avesformer-r18[stages=TTT]"] * 2
+    assert all(r["modules"] == [] and r["coverage"] is None for r in latency)
