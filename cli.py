@@ -617,7 +617,9 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``avskit`` script: user mistakes end in one line on stderr and exit 2."""
     from avsbench_kit.models.vggish import RandomWeightsWarning
+    from avsbench_kit.profiling.env import git_commit
 
+    git_commit()  # the commit of the code this process loaded, not of whatever is checked out when it ends
     _shown_warnings.clear()
     warnings.showwarning = _show_warning
     warnings.simplefilter("always", RandomWeightsWarning)
