@@ -116,6 +116,8 @@ def readme(records: list[dict], written: list[str], out: Path) -> str:
         "while a GPU at batch 1 is bound by kernel launches and memory traffic, which is where AVSegFormer's many small "
         "transformer kernels cost most. Ratios between models therefore shrink on a CPU; the GPU section (device kind cuda) "
         "appears in every table and figure once records measured on a GPU are in the store.",
+        "- [docs/performance.md](../docs/performance.md) works the CPU-vs-GPU difference out part by part, from the "
+        "per-module breakdown and FLOPs.",
         "- The models are re-implemented from the papers and the released code (REFERENCE.md); AVESFormer's code is not "
         "public, so its parameter count differs from the paper's (docs/implementation.md explains the gap part by part).",
         "- Latency here is eager PyTorch fp32, batch 1, one frame (T=1), 224x224, on synthetic inputs; the paper does not say "
