@@ -116,7 +116,7 @@ def readme(records: list[dict], written: list[str], out: Path) -> str:
         "while a GPU at batch 1 is bound by kernel launches and memory traffic, which is where AVSegFormer's many small "
         "transformer kernels cost most. Ratios between models therefore shrink on a CPU; the GPU section (device kind cuda) "
         "appears in every table and figure once records measured on a GPU are in the store.",
-        "- [docs/performance.md](../docs/performance.md) works the CPU-vs-GPU difference out part by part, from the "
+        "- `docs/performance.md` (in the avskit checkout) works the CPU-vs-GPU difference out part by part, from the "
         "per-module breakdown and FLOPs.",
         "- The models are re-implemented from the papers and the released code (REFERENCE.md); AVESFormer's code is not "
         "public, so its parameter count differs from the paper's (docs/implementation.md explains the gap part by part).",
