@@ -10,7 +10,8 @@ halfway and run again does not redo finished variants:
   dissipated;
 - ``latency``: the specs still missing one are timed together, interleaved, with the sweep's
   anchor (its first spec) in the same rounds, so each record carries its ratio to the anchor
-  measured side by side; a per-part breakdown follows (shares of one forward);
+  measured side by side, and the anchor gets a record of that run too (tables show a sweep's
+  rows from one run); a per-part breakdown follows (shares of one forward);
 - ``train`` (optional): J and F on the chosen data after a fixed number of steps.
 
 The summary of a sweep is read back from the records, a pure function of them.
@@ -242,9 +243,7 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
                                     on_iteration=lambda i: say(f"latency: round {i}/{opts.iters}"))
         run = uuid.uuid4().hex[:12]
         new = []
-        for spec, model, stat in zip(timed, models, stats):
-            if spec not in pending:
-                continue
+        for spec, model, stat in zip(timed, models, stats):  # the anchor is recorded again: its row of this run
             modules, coverage = [], None
             if opts.breakdown_iters > 0:  # scaling runs skip it: they only need the end-to-end time
                 say(f"latency: per-part breakdown of {spec.label}")
@@ -259,7 +258,7 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
                                    params=sum(p.numel() for p in model.parameters())))
     append_records(new, store)
     records.extend(new)
-    sweep.measured += [(s.label, "latency") for s in pending]
+    sweep.measured += [(s.label, "latency") for s in timed]
 
 
 def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[dict], sweep: Sweep, say) -> None:

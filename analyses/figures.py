@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from analyses.dissipation import save_figure
-from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latency_record, params_record, train_record
+from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, train_record
 from avsbench_kit import reported as paper
 from avsbench_kit.spec import make_spec
 
@@ -77,9 +77,11 @@ def fig1(records: list[dict]):
     devs = devices(records)
     dev = devs[-1] if devs else "cpu"  # a GPU when there is one: the paper's setting
     base = {}
-    for name in ZOO_ORDER:
-        spec = make_spec(name)
-        lat, params = latency_record(records, spec, BASE, dev), params_record(records, spec)
+    zoo = [make_spec(name) for name in ZOO_ORDER]
+    lats = latencies(records, zoo, BASE, dev)
+    for spec in zoo:
+        name = spec.name
+        lat, params = lats[spec], params_record(records, spec)
         if lat and params:
             base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
@@ -110,8 +112,9 @@ def fig3(records: list[dict]):
     fig, axes = plt.subplots(len(devs) or 1, 1, figsize=(11, 1.6 + 0.75 * len(names) * max(1, len(devs))), squeeze=False)
     for ax, dev in zip(axes[:, 0], devs or ["cpu"]):
         rows = []
+        lats = latencies(records, [make_spec(name) for name in ZOO_ORDER], BASE, dev)
         for name in names:
-            lat = latency_record(records, make_spec(name), BASE, dev)
+            lat = lats[make_spec(name)]
             if lat and lat.get("modules"):
                 rows.append((name, lat["value"], _groups(lat["modules"])))
         for y, (name, total, shares) in enumerate(rows):
@@ -147,9 +150,11 @@ def scaling_size(records: list[dict]):
     devs = devices(records)
     fig, axes = plt.subplots(1, max(1, len(devs)), figsize=(6.5 * max(1, len(devs)), 4.4), squeeze=False)
     for ax, dev in zip(axes[0], devs or ["cpu"]):
-        for name in ZOO_ORDER:
-            spec = make_spec(name)
-            pts = [(s, latency_record(records, spec, BASE, dev, s)) for s in scaling_sizes(records, dev)]
+        zoo = [make_spec(name) for name in ZOO_ORDER]
+        by_size = {s: latencies(records, zoo, BASE, dev, s) for s in scaling_sizes(records, dev)}
+        for spec in zoo:
+            name = spec.name
+            pts = [(s, lats[spec]) for s, lats in by_size.items()]
             pts = [(s, r) for s, r in pts if r]
             if pts:
                 ax.errorbar([s for s, _ in pts], [r["value"] for _, r in pts], yerr=[r["stats"]["iqr"] / 2 for _, r in pts],
@@ -168,7 +173,9 @@ def scaling_queries(records: list[dict]):
     devs = devices(records)
     fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.4))
     for dev, marker in zip(devs, ("o", "s")):
-        pts = [(q, latency_record(records, make_spec(BASE, {"queries": q}), BASE, dev)) for q in paper.TABLE8_QUERIES]
+        specs = [make_spec(BASE, {"queries": q}) for q in paper.TABLE8_QUERIES]
+        lats = latencies(records, specs, BASE, dev)  # one run: the base's point is from the sweep's rounds
+        pts = [(q, lats[spec]) for q, spec in zip(paper.TABLE8_QUERIES, specs)]
         pts = [(q, r) for q, r in pts if r]
         if pts:
             ax.errorbar([q for q, _ in pts], [r["value"] for _, r in pts], yerr=[r["stats"]["iqr"] / 2 for _, r in pts],

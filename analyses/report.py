@@ -112,18 +112,18 @@ def select(records: list[dict]) -> list[dict]:
 
     devs = tables.devices(records)
     for _, base, axis, values in SWEEPS:
-        for spec in sweep_specs(base, axis, values):
-            anchor = base
+        specs = sweep_specs(base, axis, values)
+        for spec in specs:
             keep(tables.params_record(records, spec))
             keep(tables.flops_record(records, spec))
             keep(tables.dissipation_record(records, spec))
             for metric in ("jaccard", "f_score"):
                 keep(tables.train_record(records, spec, metric))
-            for dev in devs:
-                keep(tables.latency_record(records, spec, anchor, dev))
-                if axis is None:
-                    for size in figures.scaling_sizes(records, dev):
-                        keep(tables.latency_record(records, spec, anchor, dev, size))
+        for dev in devs:
+            sizes = figures.scaling_sizes(records, dev) if axis is None else [tables.REPORT_SIZE]
+            for size in sizes:
+                for record in tables.latencies(records, specs, base, dev, size).values():
+                    keep(record)
     keep(_maps_record(records))
     return [r for r in records if id(r) in wanted]
 

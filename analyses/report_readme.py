@@ -68,7 +68,8 @@ def _ratio_line(records: list[dict]) -> str:
 
     rows = []
     for dev in tables.devices(records):
-        lat = {n: tables.latency_record(records, make_spec(n), tables.BASE, dev) for n in tables.ZOO_ORDER}
+        found = tables.latencies(records, [make_spec(n) for n in tables.ZOO_ORDER], tables.BASE, dev)
+        lat = {spec.name: r for spec, r in found.items()}
         if lat["avesformer-r50"] and lat["avsegformer-r50"]:
             measured = lat["avesformer-r50"]["value"] / lat["avsegformer-r50"]["value"]
             reported = reported_for(make_spec("avesformer-r50")).latency_ms / reported_for(make_spec("avsegformer-r50")).latency_ms

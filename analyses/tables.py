@@ -40,14 +40,19 @@ def _last(found: list[dict]) -> dict | None:
     return found[-1] if found else None
 
 
-def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: str, size: int = REPORT_SIZE) -> dict | None:
-    """The eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``: the one with
-    the most timed rounds, the latest of those."""
+def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: str, size: int = REPORT_SIZE,
+                   runs: tuple[str, ...] = ()) -> dict | None:
+    """The eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``: one from
+    ``runs`` if there is one (a table's rows from one run), else the one with the most timed
+    rounds, the latest of those."""
     def fits(r: dict) -> bool:
         p = r["provenance"]
         return (_is(r, "latency", spec) and p.get("anchor") == anchor and p.get("device") == device and p.get("size") == size
                 and p.get("batch") == 1 and p.get("dtype") == "fp32" and p.get("path") == "eager")
     found = [r for r in records if fits(r)]
+    same_run = [r for r in found if r["provenance"].get("run") in runs]
+    if same_run:
+        return same_run[-1]
     most = max((r["provenance"].get("iters", 0) for r in found), default=0)
     return _last([r for r in found if r["provenance"].get("iters", 0) == most])
 
@@ -81,15 +86,26 @@ def _m(n: float | None) -> float | None:
     return None if n is None else n / 1e6
 
 
-def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, devs: list[str]) -> dict[str, Any]:
+def latencies(records: list[dict], specs: list[ModelSpec], anchor: str, device: str, size: int = REPORT_SIZE) -> dict[ModelSpec, dict | None]:
+    """Each spec's latency record for one table: the anchor's from the run(s) its variants were
+    timed in, so a table's rows and their ratios come from one interleaved run."""
+    found = {s: latency_record(records, s, anchor, device, size) for s in specs}
+    runs = tuple(dict.fromkeys(r["provenance"].get("run") for s, r in found.items()
+                               if r and s.label != anchor and r["provenance"].get("run")))
+    for s in specs:
+        if s.label == anchor:
+            found[s] = latency_record(records, s, anchor, device, size, runs)
+    return found
+
+
+def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dict[str, dict | None]) -> dict[str, Any]:
     """Live parameters, GFLOPs, latency and its same-run ratio per device, dissipated sites, synthetic J/F."""
     params, flops, diss = params_record(records, spec), flops_record(records, spec), dissipation_record(records, spec)
     cells: dict[str, Any] = {
         "live params M (measured)": _m(params and params["value"]),
         "GFLOPs (measured)": None if not flops or flops["value"] is None else flops["value"] / 1e9,
     }
-    for dev in devs:
-        lat = latency_record(records, spec, anchor, dev)
+    for dev, lat in lats.items():
         cells[f"latency ms, {dev} (measured)"] = lat and lat["value"]
         cells[f"ratio to {anchor}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
     cells["dissipated sites (measured)"] = f"{diss['value']} of {diss['sites']}" if diss else None
@@ -122,8 +138,10 @@ def table3(records: list[dict]) -> Table:
     devs = devices(records)
     rows = []
     base_rep = paper.reported_for(make_spec(BASE))
-    for name in ZOO_ORDER:
-        spec = make_spec(name)
+    zoo = [make_spec(name) for name in ZOO_ORDER]
+    lats = {dev: latencies(records, zoo, BASE, dev) for dev in devs}
+    for spec in zoo:
+        name = spec.name
         rep = paper.reported_for(spec)
         params = params_record(records, spec)
         row = {"model": name, "params M (reported)": rep.params_m,
@@ -133,7 +151,7 @@ def table3(records: list[dict]) -> Table:
                "latency ms, RTX 3090 (reported)": rep.latency_ms,
                f"ratio to {BASE} (reported)": rep.latency_ms / base_rep.latency_ms}
         for dev in devs:
-            lat = latency_record(records, spec, BASE, dev)
+            lat = lats[dev][spec]
             row[f"latency ms, {dev} (measured)"] = lat and lat["value"]
             row[f"ratio to {BASE}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
         rows.append(row)
@@ -148,13 +166,13 @@ def table3(records: list[dict]) -> Table:
 
 def _sweep_rows(records: list[dict], base: str, axis: str, values: list, reported: dict, subsets=("s4", "ms3"),
                 label: str | None = None) -> list[dict]:
-    devs = devices(records)
+    specs = [make_spec(base, {axis: value}) for value in values]
+    lats = {dev: latencies(records, specs, base, dev) for dev in devices(records)}
     rows = []
-    for value in values:
-        spec = make_spec(base, {axis: value})
+    for value, spec in zip(values, specs):
         row = {label or axis: value}
         row.update(_reported_cells(reported.get(value, {}), subsets))
-        row.update(_measured_cells(records, spec, base, devs))
+        row.update(_measured_cells(records, spec, base, {dev: lats[dev][spec] for dev in lats}))
         rows.append(row)
     return rows
 
@@ -176,6 +194,8 @@ def table5(records: list[dict]) -> Table:
 
 def table6(records: list[dict]) -> Table:
     devs = devices(records)
+    groups = {model: [make_spec(model, {"qg": qg}) for (m, qg) in paper.TABLE6_PLUG if m == model] for model, _ in paper.TABLE6_PLUG}
+    lats = {model: {dev: latencies(records, specs, model, dev) for dev in devs} for model, specs in groups.items()}
     rows = []
     for (model, qg), acc in paper.TABLE6_PLUG.items():
         spec = make_spec(model, {"qg": qg})
@@ -183,7 +203,7 @@ def table6(records: list[dict]) -> Table:
         row = {"model": model, "query generator": qg, "params M (reported)": rep and rep.params_m,
                "latency ms, RTX 3090 (reported)": rep and rep.latency_ms}
         row.update(_reported_cells(acc))
-        cells = _measured_cells(records, spec, model, devs)
+        cells = _measured_cells(records, spec, model, {dev: lats[model][dev][spec] for dev in devs})
         # each model is timed with its own default generator in the same rounds: one ratio column for both
         row.update({k.replace(f"ratio to {model}", "ratio to the model with its default QG"): v for k, v in cells.items()})
         rows.append(row)
@@ -209,6 +229,8 @@ def table8(records: list[dict]) -> Table:
 
 def table9(records: list[dict]) -> Table:
     devs = devices(records)
+    specs = [make_spec(BASE, {"backbone": b}) for b in paper.TABLE9_BACKBONES if b != "pvt_v2"]
+    lats = {dev: latencies(records, specs, BASE, dev) for dev in devs}
     rows = []
     for backbone, acc in paper.TABLE9_BACKBONES.items():
         total, part = acc["latency"]
@@ -220,9 +242,9 @@ def table9(records: list[dict]) -> Table:
         if spec is None:
             rows.append(row)
             continue
-        row.update(_measured_cells(records, spec, BASE, devs))
+        row.update(_measured_cells(records, spec, BASE, {dev: lats[dev][spec] for dev in devs}))
         for dev in devs:
-            lat = latency_record(records, spec, BASE, dev)
+            lat = lats[dev][spec]
             share = _part_share(lat, "visual_backbone")
             row[f"backbone ms, {dev} (measured)"] = None if share is None else share * lat["value"]
             row[f"backbone share, {dev} (measured)"] = share

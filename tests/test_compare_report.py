@@ -294,3 +294,19 @@ def test_latency_belongs_to_its_anchor_and_the_breakdown_can_be_skipped(tmp_path
     latency = load_records(store)
     assert [r["provenance"]["anchor"] for r in latency] == ["avesformer-r18"] * 2 + ["avesformer-r18[stages=TTT]"] * 2
     assert all(r["modules"] == [] and r["coverage"] is None for r in latency)
+
+
+def test_each_table_takes_its_anchor_row_from_its_own_run():
+    def latency(spec, value, run):
+        return {"kind": "latency", "model": spec.label, "spec": spec.to_dict(), "metric": "latency_ms", "value": value,
+                "ratio_to_anchor": 1.0, "stats": {"iqr": 1.0}, "modules": [],
+                "provenance": _prov(size=224, batch=1, dtype="fp32", path="eager", anchor="avesformer-r50", run=run, iters=20)}
+
+    base, none = make_spec("avesformer-r50"), make_spec("avesformer-r50", {"qg": "none"})
+    zoo = [latency(make_spec(n), 300.0 + i, "zoo") for i, n in enumerate(tables.ZOO_ORDER) if n != "avesformer-r50"]
+    records = [latency(base, 333.0, "zoo"), *zoo, latency(base, 444.0, "qg"), latency(none, 400.0, "qg")]
+    t3 = tables.table3(records).frame.set_index("model")
+    t4 = tables.table4(records).frame.set_index("query generator")
+    assert t3.loc["avesformer-r50", "latency ms, cpu (measured)"] == 333.0  # the zoo run's rounds
+    assert t4.loc["pqg", "latency ms, cpu (measured)"] == 444.0  # the qg sweep's rounds
+    assert t4.loc["none", "latency ms, cpu (measured)"] == 400.0
