@@ -248,6 +248,12 @@ def _print_profile(report: dict) -> None:
     out.print(f"records appended to {escape(report['records'])}" + (f"; trace written to {escape(report['trace'])}" if report.get("trace") else ""), highlight=False, soft_wrap=True)
 
 
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
 def _fmt(value, scale: float = 1.0, suffix: str = "") -> str:
     return "" if value is None else f"{value / scale:.1f}{suffix}"
 
@@ -598,6 +604,14 @@ def report(
     if json_out:
         _print_json(summary)
         return
+    table = Table(title="Table 3, measured here beside the paper (reported: RTX 3090)")
+    rows = summary["table3"]
+    columns = [c for c in (rows[0] if rows else {}) if c != "declared by released code M" and "declared params" not in c]
+    for col in columns:
+        table.add_column(escape(col), justify="left" if col == "model" else "right")
+    for row in rows:
+        table.add_row(*[escape(_cell(row[c])) for c in columns])
+    out.print(table)
     out.print(f"wrote {len(summary['files'])} files to {escape(summary['out'])} from {summary['records']} records "
               f"({summary['measured']} measurements made now, {summary['reused']} read back); start with "
               f"{escape(str(Path(summary['out']) / 'README.md'))}", highlight=False, soft_wrap=True)

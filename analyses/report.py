@@ -192,4 +192,7 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
     written = [str(out / Path(p).relative_to(scratch)) for p in files]
     measured = sum(len(r.measured) for r in runs)
     skipped = sum(len(r.skipped) for r in runs)
-    return {"out": str(out), "files": written, "measured": measured, "reused": skipped, "records": len(load_records(out / "records.jsonl"))}
+    table3 = tables.table3(select(records)).frame
+    headline = table3.astype(object).where(table3.notna(), None).to_dict(orient="records")
+    return {"out": str(out), "files": written, "measured": measured, "reused": skipped,
+            "records": len(load_records(out / "records.jsonl")), "table3": headline}

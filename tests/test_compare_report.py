@@ -252,6 +252,7 @@ def test_report_cli_no_measure_renders_the_store(capsys, tmp_path):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["measured"] == 0 and len(summary["files"]) == len(EXPECTED)
+    assert [row["model"] for row in summary["table3"]][:4] == list(tables.ZOO_ORDER)
     assert not [p for p in (tmp_path / "rep").rglob("*") if ".partial" in p.name or p.name.startswith(".report-")]
 
 
