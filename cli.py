@@ -608,7 +608,7 @@ def report(
     rows = summary["table3"]
     columns = [c for c in (rows[0] if rows else {}) if c != "declared by released code M" and "declared params" not in c]
     for col in columns:
-        table.add_column(escape(col), justify="left" if col == "model" else "right")
+        table.add_column(escape(col), justify="left" if col == "model" else "right", no_wrap=col == "model")
     for row in rows:
         table.add_row(*[escape(_cell(row[c])) for c in columns])
     out.print(table)

@@ -20,8 +20,6 @@ The summary of a sweep is read back from the records, a pure function of them.
 from __future__ import annotations
 
 import dataclasses
-import shlex
-import sys
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
 from avsbench_kit.profiling.breakdown import module_breakdown
-from avsbench_kit.profiling.env import environment
+from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
 from avsbench_kit.profiling.timing import interleaved_latency
@@ -159,10 +157,6 @@ class Sweep:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _command() -> str | None:
-    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None
-
-
 def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = None, tag: str | None = None,
             progress: Callable[[str], None] | None = None) -> Sweep:
     """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor)."""
@@ -175,7 +169,7 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = torch.device(opts.device)
-    env = {**environment(device), "command": _command(), "tag": tag}
+    env = {**environment(device), "command": command_line(), "tag": tag}
     sweep = Sweep()
     records = load_records(store)
     for spec in specs:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
-import shlex
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,7 +18,7 @@ import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
 from avsbench_kit.profiling.breakdown import module_breakdown
-from avsbench_kit.profiling.env import environment
+from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import synthetic_inputs
 from avsbench_kit.profiling.peak import peak_matmul_gflops
@@ -209,7 +206,7 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
         flops[spec] = count_flops(eager, (image, audio))
     env = environment(device)
     env.update({"dtype": opts.dtype, "batch": opts.batch, "size": opts.size, "warmup": opts.warmup, "iters": opts.iters,
-                "command": " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None})
+                "command": command_line()})
     # each candidate against the peak of the dtype it computes in: eager is fp32
     results = [_result(r, s, stats[0], breakdowns.get(r.spec) if r.path == "eager" else None, flops[r.spec],
                        peaks["fp32" if r.path == "eager" else opts.dtype]["peak"])

@@ -81,8 +81,7 @@ def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int |
 def _maps(store: Path, say: Callable[[str], None]) -> None:
     """The attention maps of figures 4, 7, 8 and 9 as one record (drawn later from the record)."""
     from analyses.dissipation import collect_maps, synthetic_sample
-    from analyses.compare import _command
-    from avsbench_kit.profiling.env import environment
+    from avsbench_kit.profiling.env import command_line, environment
     from avsbench_kit.results import append_records, make_record
     import torch
 
@@ -90,7 +89,7 @@ def _maps(store: Path, say: Callable[[str], None]) -> None:
     if _maps_record(load_records(store)):
         return
     data = collect_maps(spec, synthetic_sample(tables.REPORT_SIZE, MAPS_SEED), progress=lambda m: say(f"maps: {m}"))
-    prov = {**environment(torch.device("cpu")), "command": _command(), "size": tables.REPORT_SIZE, "input_seed": MAPS_SEED}
+    prov = {**environment(torch.device("cpu")), "command": command_line(), "size": tables.REPORT_SIZE, "input_seed": MAPS_SEED}
     append_records([make_record("attention_maps", spec.label, spec.to_dict(), "maps", len(data["fig9"]), "maps", prov, data=data)], store)
 
 

@@ -6,7 +6,6 @@ A pure function of the records shown (no clock, no machine lookups), like the re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from analyses import tables
 from avsbench_kit.spec import make_spec

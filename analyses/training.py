@@ -13,7 +13,7 @@ import torch
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.data.avsbench import AVSBenchFrames
 from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_and_size, evaluate, load_checkpoint, train
-from avsbench_kit.profiling.env import environment
+from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.results import append_records, ensure_writable_folder, make_record
 from avsbench_kit.spec import ModelSpec
 
@@ -118,7 +118,7 @@ def _settings(data: DataOptions, cfg: TrainConfig | None = None) -> dict[str, An
 
 
 def _record(report: dict, kind: str, results: Path | None, settings: dict[str, Any]) -> Path:
-    env = environment(torch.device("cpu"))
+    env = {**environment(torch.device("cpu")), "command": command_line()}
     provenance = {**env, "data": report["data"], "subset": report["subset"], "audio_blind": report["audio_blind"], **settings}
     records = [make_record(kind, report["model"], report["spec"], metric, value, "", provenance)
                for metric, value in report["test"].items() if not (isinstance(value, float) and math.isnan(value))]

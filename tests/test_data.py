@@ -1,6 +1,5 @@
 """The synthetic benchmark and the AVSBench readers, tested on `avskit synth` output and corrupted copies."""
 
-import json
 import pickle
 import shutil
 

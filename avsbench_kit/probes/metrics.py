@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
 DIVERSITY_THRESHOLD = 0.01  # below 1% mean total variation the queries attend alike

@@ -56,3 +56,11 @@ def environment(device: torch.device) -> dict:
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
     return env
+
+
+def command_line() -> str | None:
+    """The command this process runs, shell-quoted, as a record's provenance states it."""
+    import shlex
+    import sys
+
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else None
