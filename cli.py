@@ -251,7 +251,18 @@ def _print_profile(report: dict) -> None:
 def _cell(value) -> str:
     if value is None:
         return "-"
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    return f"{value:.1f}" if isinstance(value, float) and value >= 10 else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _short_header(column: str) -> str:
+    """A report column name shortened for an 80-column terminal (the files keep the long names)."""
+    import re
+
+    source = "\n(paper)" if column.endswith("(reported)") else "\n(here)" if column.endswith("(measured)") else ""
+    name = re.sub(r" \((reported|measured)\)$", "", column)
+    name = re.sub(r"^latency ms, (.*)$", r"\1 ms", name)
+    name = re.sub(r"^ratio to [^,]*(, (.*))?$", r"\2 ratio", name).strip()
+    return name.replace("live params M", "live M").replace("RTX 3090 ms", "RTX ms") + source
 
 
 def _fmt(value, scale: float = 1.0, suffix: str = "") -> str:
@@ -604,11 +615,12 @@ def report(
     if json_out:
         _print_json(summary)
         return
-    table = Table(title="Table 3, measured here beside the paper (reported: RTX 3090)")
+    table = Table(title="Table 3: measured here beside the paper", caption="paper = reported (RTX 3090); here = measured on this "
+                  "machine; ratio = latency / avesformer-r50's, in the same run", caption_justify="left")
     rows = summary["table3"]
     columns = [c for c in (rows[0] if rows else {}) if c != "declared by released code M" and "declared params" not in c]
     for col in columns:
-        table.add_column(escape(col), justify="left" if col == "model" else "right", no_wrap=col == "model")
+        table.add_column(escape(_short_header(col)), justify="left" if col == "model" else "right", min_width=15 if col == "model" else None)
     for row in rows:
         table.add_row(*[escape(_cell(row[c])) for c in columns])
     out.print(table)

@@ -311,3 +311,11 @@ def test_each_table_takes_its_anchor_row_from_its_own_run():
     assert t3.loc["avesformer-r50", "latency ms, cpu (measured)"] == 333.0  # the zoo run's rounds
     assert t4.loc["pqg", "latency ms, cpu (measured)"] == 444.0  # the qg sweep's rounds
     assert t4.loc["none", "latency ms, cpu (measured)"] == 400.0
+
+
+def test_console_headers_are_short_and_keep_reported_apart():
+    assert cli._short_header("ratio to avesformer-r50, cpu (measured)") == "cpu ratio\n(here)"
+    assert cli._short_header("ratio to avesformer-r50 (reported)") == "ratio\n(paper)"
+    assert cli._short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
+    assert cli._short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
+    assert cli._short_header("model") == "model"
