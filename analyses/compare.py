@@ -34,7 +34,8 @@ from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
-from avsbench_kit.results import append_records, default_store, ensure_writable_folder, load_records, make_record
+from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
+from avsbench_kit.results import matching as matching_records
 from avsbench_kit.spec import BACKBONES, make_spec
 
 AXES = ("fusion", "qg", "stages", "queries", "backbone")
@@ -70,7 +71,7 @@ class MeasureOptions:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda: no CUDA device is available on this machine")
         for name, value, low in (("--iters", self.iters, 2), ("--warmup", self.warmup, 0), ("--size", self.size, 32),
-                                 ("--steps", self.steps, 1), ("--threads", self.threads or 1, 1)):
+                                 ("--steps", self.steps, 1), ("--threads", 1 if self.threads is None else self.threads, 1)):
             if value < low:
                 raise UserError(f"{name} must be at least {low}, got {value}")
         if self.size % 32:
@@ -134,18 +135,7 @@ def _settings(kind: str, opts: MeasureOptions, env: dict, anchor: ModelSpec | No
 
 def matching(records: list[dict], kind: str, spec: ModelSpec, settings: dict[str, Any], min_iters: int = 0) -> list[dict]:
     """Records of ``kind`` for exactly ``spec`` measured under ``settings``, oldest first."""
-    want = spec.to_dict()
-    found = []
-    for r in records:
-        prov = r.get("provenance", {})
-        if r.get("kind") != kind or r.get("spec") != want:
-            continue
-        if any(prov.get(k) != v for k, v in settings.items()):
-            continue
-        if kind == "latency" and prov.get("iters", 0) < min_iters:
-            continue
-        found.append(r)
-    return found
+    return matching_records(records, kind, spec.to_dict(), settings, min_iters=min_iters)
 
 
 # ---- measuring ---------------------------------------------------------------------------------
@@ -162,8 +152,7 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor)."""
     opts.check()
     store = Path(store) if store is not None else default_store()
-    if store.is_dir():
-        raise UserError(f"--results {store} is a folder; give a file such as runs/records.jsonl")
+    records = load_records(store)  # a folder or an unreadable store is an error before any work
     ensure_writable_folder(store.parent, "--results", "records")
     say = progress or (lambda message: None)
     if opts.threads:
@@ -171,7 +160,6 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     device = torch.device(opts.device)
     env = {**environment(device), "command": command_line(), "tag": tag}
     sweep = Sweep()
-    records = load_records(store)
     for spec in specs:
         for kind in ("params", "flops", "dissipation"):
             if kind not in opts.measurements:
@@ -276,7 +264,7 @@ def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[di
 # ---- reading a sweep back --------------------------------------------------------------------------
 
 def latest(records: list[dict], kind: str, spec: ModelSpec, settings: dict[str, Any], metric: str | None = None) -> dict | None:
-    found = [r for r in matching(records, kind, spec, settings) if metric is None or r.get("metric") == metric]
+    found = matching_records(records, kind, spec.to_dict(), settings, metric)
     return found[-1] if found else None
 
 
@@ -289,9 +277,7 @@ def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], e
         params = latest(records, "params", spec, {})
         flops = latest(records, "flops", spec, _settings("flops", opts, env))
         diss = latest(records, "dissipation", spec, _settings("dissipation", opts, env))
-        timed = matching(records, "latency", spec, _settings("latency", opts, env, specs[0]))
-        most = max((r["provenance"].get("iters", 0) for r in timed), default=0)
-        lat = next((r for r in reversed(timed) if r["provenance"].get("iters", 0) == most), None)  # as the report picks
+        lat = best_timed(matching(records, "latency", spec, _settings("latency", opts, env, specs[0])))  # as the report picks
         row: dict[str, Any] = {
             "model": spec.label, "spec": spec.to_dict(),
             "params_declared": params and params["declared"], "params_live": params and params["value"],

@@ -80,10 +80,11 @@ def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int |
 
 def _maps(store: Path, say: Callable[[str], None]) -> None:
     """The attention maps of figures 4, 7, 8 and 9 as one record (drawn later from the record)."""
+    import torch
+
     from analyses.dissipation import collect_maps, synthetic_sample
     from avsbench_kit.profiling.env import command_line, environment
     from avsbench_kit.results import append_records, make_record
-    import torch
 
     spec = make_spec("avesformer-r18")
     if _maps_record(load_records(store)):

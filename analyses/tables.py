@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from avsbench_kit import reported as paper
+from avsbench_kit.results import best_timed, matching
 from avsbench_kit.spec import ModelSpec, make_spec
 
 REPORT_SIZE = 224
@@ -32,10 +33,6 @@ class Table:
 
 # ---- looking records up ------------------------------------------------------------------------
 
-def _is(r: dict, kind: str, spec: ModelSpec) -> bool:
-    return r.get("kind") == kind and r.get("spec") == spec.to_dict()
-
-
 def _last(found: list[dict]) -> dict | None:
     return found[-1] if found else None
 
@@ -45,33 +42,27 @@ def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: st
     """The eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``: one from
     ``runs`` if there is one (a table's rows from one run), else the one with the most timed
     rounds, the latest of those."""
-    def fits(r: dict) -> bool:
-        p = r["provenance"]
-        return (_is(r, "latency", spec) and p.get("anchor") == anchor and p.get("device") == device and p.get("size") == size
-                and p.get("batch") == 1 and p.get("dtype") == "fp32" and p.get("path") == "eager")
-    found = [r for r in records if fits(r)]
+    found = matching(records, "latency", spec.to_dict(),
+                     {"anchor": anchor, "device": device, "size": size, "batch": 1, "dtype": "fp32", "path": "eager"})
     same_run = [r for r in found if r["provenance"].get("run") in runs]
-    if same_run:
-        return same_run[-1]
-    most = max((r["provenance"].get("iters", 0) for r in found), default=0)
-    return _last([r for r in found if r["provenance"].get("iters", 0) == most])
+    return same_run[-1] if same_run else best_timed(found)
 
 
 def params_record(records: list[dict], spec: ModelSpec) -> dict | None:
-    return _last([r for r in records if _is(r, "params", spec)])
+    return _last(matching(records, "params", spec.to_dict()))
 
 
 def flops_record(records: list[dict], spec: ModelSpec, size: int = REPORT_SIZE) -> dict | None:
-    return _last([r for r in records if _is(r, "flops", spec) and r["provenance"].get("size") == size])
+    return _last(matching(records, "flops", spec.to_dict(), {"size": size}))
 
 
 def dissipation_record(records: list[dict], spec: ModelSpec) -> dict | None:
-    return _last([r for r in records if _is(r, "dissipation", spec)])
+    return _last(matching(records, "dissipation", spec.to_dict()))
 
 
 def train_record(records: list[dict], spec: ModelSpec, metric: str = "jaccard", data: str = SYNTHETIC_DATA) -> dict | None:
-    return _last([r for r in records if _is(r, "train", spec) and r.get("metric") == metric
-                  and r["provenance"].get("data") == data and not r["provenance"].get("audio_blind")])
+    return _last([r for r in matching(records, "train", spec.to_dict(), {"data": data}, metric)
+                  if not r["provenance"].get("audio_blind")])
 
 
 def devices(records: list[dict]) -> list[str]:

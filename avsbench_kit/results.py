@@ -49,8 +49,14 @@ def load_records(path: Path | None = None) -> list[dict]:
     path = Path(path) if path is not None else default_store()
     if not path.exists():
         return []
+    if path.is_dir():
+        raise UserError(f"record store {path} is a folder; give a file such as runs/records.jsonl")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the record store {path}: {getattr(exc, 'strerror', None) or exc}") from None
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
@@ -67,3 +73,25 @@ def ensure_writable_folder(folder: Path, option: str, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise UserError(f"{option} {folder}: cannot write {what} there ({exc.strerror or exc})") from None
+
+
+def matching(records: list[dict], kind: str, spec: dict, settings: dict[str, Any] | None = None,
+             metric: str | None = None, min_iters: int = 0) -> list[dict]:
+    """Records of ``kind`` (and ``metric``) for exactly ``spec`` whose provenance has every
+    ``settings`` value, with at least ``min_iters`` timed rounds; oldest first."""
+    found = []
+    for r in records:
+        prov = r.get("provenance", {})
+        if r.get("kind") != kind or r.get("spec") != spec or (metric is not None and r.get("metric") != metric):
+            continue
+        if any(prov.get(k) != v for k, v in (settings or {}).items()) or prov.get("iters", 0) < min_iters:
+            continue
+        found.append(r)
+    return found
+
+
+def best_timed(found: list[dict]) -> dict | None:
+    """Of several latency records of one thing: the one with the most timed rounds, the latest of those."""
+    most = max((r["provenance"].get("iters", 0) for r in found), default=0)
+    best = [r for r in found if r["provenance"].get("iters", 0) == most]
+    return best[-1] if best else None

@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import cli
+from helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run(capsys, *args):
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_models_json(capsys):

@@ -7,17 +7,12 @@ from pathlib import Path
 import pytest
 
 import cli
+from helpers import run
 from analyses import compare, report, tables
 from analyses.compare import MeasureOptions, axis_values, measure, variants
 from avsbench_kit import UserError
 from avsbench_kit.results import load_records
 from avsbench_kit.spec import make_spec
-
-
-def run(capsys, *args):
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # ---- sweeps ----------------------------------------------------------------------------------------
@@ -112,6 +107,7 @@ def test_compare_cli_json_reads_back_a_finished_sweep(capsys, tmp_path):
     (["--stages", "CXZ"], "stages='CXZ'"),
     (["--fusion", "tpavi", "--base", "avsbench-r50"], "fusion does not apply to avsbench-r50"),
     (["--qg", "qg", "--iters", "1"], "--iters must be at least 2"),
+    (["--qg", "qg", "--threads", "0"], "--threads must be at least 1"),
     (["--qg", "qg", "--device", "tpu"], "--device 'tpu'"),
     (["--qg", "qg", "--train", "synthetic:coco"], "--train 'synthetic:coco'"),
     (["--qg", "qg", "--train", "/some/root"], "say which one with --subset"),
@@ -269,6 +265,10 @@ def test_report_bad_input_is_one_line(capsys, tmp_path):
     assert code == 2 and "the report's own copy" in err
     code, _, err = run(capsys, "compare", "--qg", "qg", "--results", str(blocker / "r.jsonl"))
     assert code == 2 and "--results" in err and "Traceback" not in err
+    code, _, err = run(capsys, "report", "--no-measure", "--results", str(tmp_path), "--out", str(tmp_path / "r2"))
+    assert code == 2 and "is a folder" in err and "Traceback" not in err
+    code, _, err = run(capsys, "compare", "--qg", "qg", "--results", str(tmp_path))
+    assert code == 2 and "is a folder" in err and "Traceback" not in err
 
 
 def test_pareto_frontier():

@@ -7,13 +7,7 @@ import pytest
 import soundfile
 from PIL import Image
 
-import cli
-
-
-def run(capsys, *args):
-    code = cli.main(list(args))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from helpers import run
 
 
 def flagged_sites(capsys, *args):
