@@ -169,6 +169,7 @@ def profile(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="Also time CUDA-graph replay (CUDA only).")] = False,
     depth: Annotated[int, typer.Option(help="Levels of the per-module tree below the model's parts (1 = parts only).")] = 2,
     trace: Annotated[Optional[str], typer.Option(metavar="FILE", help="Write a torch.profiler Chrome trace of the first model.")] = None,
+    plot: Annotated[Optional[str], typer.Option(metavar="FILE", help="Draw every candidate's timed rounds (seaborn violins with the points, median marked, noisy runs flagged) to a .png, .svg or .pdf.")] = None,
     results: Annotated[Optional[str], typer.Option(metavar="PATH", help="Record store to append to (default: $AVSKIT_RESULTS or runs/records.jsonl).")] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -187,6 +188,8 @@ def profile(
 
         avskit profile avesformer-r50 'avesformer-r50[stages=TTT]'
 
+        avskit profile avesformer-r18 avsegformer-r50 --iters 20 --plot latency.png
+
         avskit profile avesformer-r18 --device cuda --dtype bf16 --cuda-graphs --trace trace.json
     """
     from analyses.profile import ProfileOptions
@@ -194,7 +197,8 @@ def profile(
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     opts = ProfileOptions(device=device, dtype=dtype, batch=batch, size=size, threads=threads, warmup=warmup, iters=iters,
-                          compile=compile_, channels_last=channels_last, cuda_graphs=cuda_graphs, depth=depth, trace=trace)
+                          compile=compile_, channels_last=channels_last, cuda_graphs=cuda_graphs, depth=depth, trace=trace,
+                          plot=plot)
     overrides = parse_set_options(set_)
     specs = [spec_from_text(name, overrides) for name in models]
     opts.check()
@@ -245,7 +249,8 @@ def _print_profile(report: dict) -> None:
         if r["uncounted_ops"]:
             ops = ", ".join(f"{k.replace('aten::', '')} x{v}" for k, v in sorted(r["uncounted_ops"].items()))
             out.print(f"FLOPs not counted (no multiply-adds in fvcore's convention): {ops}", highlight=False, soft_wrap=True)
-    out.print(f"records appended to {escape(report['records'])}" + (f"; trace written to {escape(report['trace'])}" if report.get("trace") else ""), highlight=False, soft_wrap=True)
+    out.print(f"records appended to {escape(report['records'])}" + (f"; trace written to {escape(report['trace'])}" if report.get("trace") else "")
+              + (f"; latency plot written to {escape(report['plot'])}" if report.get("plot") else ""), highlight=False, soft_wrap=True)
 
 
 def _cell(value) -> str:
@@ -273,8 +278,8 @@ def _fmt(value, scale: float = 1.0, suffix: str = "") -> str:
 def dissipation(
     model: Annotated[str, typer.Argument(help="A zoo model or a label like 'avesformer-r18[fusion=dissipation]'.")],
     set_: SetOption = None,
-    image: Annotated[Optional[str], typer.Option(metavar="PATH", help="A frame (any image format); needs --audio.")] = None,
-    audio: Annotated[Optional[str], typer.Option(metavar="PATH", help="A sound file (wav, flac, ...); its first 0.96 s is used.")] = None,
+    image: Annotated[Optional[str], typer.Option(metavar="PATH", help="A frame (any image format); without it, the synthetic frame.")] = None,
+    audio: Annotated[Optional[str], typer.Option(metavar="PATH", help="A sound file (wav, flac, ...); its first 0.96 s is used; without it, the synthetic sound.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Write the attention figures (fig4a, fig7, fig8, fig9; PNG and SVG) here.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -283,7 +288,8 @@ def dissipation(
     Captures every attention call of one forward pass (the project's own, nn.MultiheadAttention, raw
     scaled_dot_product_attention, channel attention, TPAVI, deformable sampling) and flags the
     dissipated ones: softmax over a single key, or queries that all attend alike. The default
-    input is a synthetic S4 frame (2-5 shapes) with the sound of one of them.
+    input is a synthetic S4 frame (2-5 shapes) with the sound of one of them; --image or --audio
+    replaces one half (the other stays the default) and the output says which input was used.
 
     Examples:
 
@@ -294,14 +300,14 @@ def dissipation(
         avskit dissipation avesformer-r50 --set qg=qg
 
         avskit dissipation avesformer-r18 --image frame.png --audio clip.wav --out reports/figures
+
+        avskit dissipation avesformer-r18 --image frame.png
     """
-    from analyses.dissipation import draw_figures, load_sample, site_table, synthetic_sample
+    from analyses.dissipation import draw_figures, load_sample, site_table
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
-    if (image is None) != (audio is None):
-        raise UserError("--image and --audio go together: give both, or neither for the synthetic sample")
-    sample = load_sample(image, audio) if image else synthetic_sample()
+    sample = load_sample(image, audio)
     with err.status(f"capturing the attention of {escape(spec.label)}...") as status:
         sites = site_table(spec, sample)
         figures = draw_figures(spec, sample, Path(out_dir), progress=lambda m: status.update(escape(m))) if out_dir else []
@@ -374,6 +380,43 @@ AudioBlind = Annotated[bool, typer.Option("--audio-blind", help="Replace the aud
 ResultsOption = Annotated[Optional[str], typer.Option(metavar="PATH", help="Record store (default: $AVSKIT_RESULTS or runs/records.jsonl).")]
 
 
+# --quick: sized so the whole command (data, training, evaluation) takes at most 5 minutes on a
+# quiet 2-core CPU (docs/training.md has the measured times, J and the GEMM probe beside them)
+QUICK = {"size": 64, "videos": 3000, "steps": 300, "lr": 2e-4, "test_videos": 150, "checkpoint_every": 150}
+QUICK_HELP = (f"A CPU-sized run: {QUICK['size']}x{QUICK['size']} frames, {QUICK['videos']} synthetic videos, {QUICK['steps']} steps "
+              f"of 8 at lr {QUICK['lr']:g}, tested on {QUICK['test_videos']} videos (under 5 minutes on 2 quiet cores).")
+
+
+class _TrainingEta:
+    """Prints the run's plan before the first step and its estimated time after the first few."""
+
+    AFTER = 5
+
+    def __init__(self, bar, task, steps: int):
+        self.bar, self.task, self.steps, self.started, self.first = bar, task, steps, None, None
+
+    def plan(self, p: dict) -> None:
+        import time
+
+        self.started = time.perf_counter()
+        resume = f"; resuming from {escape(p['checkpoint'])}" if p["resuming"] else ""
+        self.bar.console.print(f"plan: {p['steps']} steps of {p['batch']} frames ({p['train_frames']} training frames, "
+                               f"{p['size']}x{p['size']}), then {p['test_frames']} test frames; checkpoint every "
+                               f"{p['checkpoint_every']} steps to {escape(p['checkpoint'])}{resume}", highlight=False, soft_wrap=True)
+
+    def step(self, step: int, loss: float) -> None:
+        import time
+
+        self.bar.update(self.task, completed=step, description=f"training, loss {loss:.3f}")
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (step, now)  # the first step includes the audio features: time from here on
+        elif step == self.first[0] + self.AFTER and step < self.steps:
+            per_step = (now - self.first[1]) / self.AFTER
+            self.bar.console.print(f"{per_step:.2f} s per step: training ends in about {(self.steps - step) * per_step / 60:.1f} min "
+                                   f"(then the evaluation)", highlight=False)
+
+
 @app.command("train")
 def train_command(
     model: Annotated[str, typer.Argument(help="A zoo model or a label like 'avesformer-r18[stages=TTT]'.")],
@@ -383,21 +426,26 @@ def train_command(
     steps: Annotated[Optional[int], typer.Option(help="Optimizer steps.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Passes over the train split (instead of --steps).")] = None,
     batch: Annotated[int, typer.Option(help="Frames per step.")] = 8,
-    lr: Annotated[float, typer.Option(help="AdamW learning rate (polynomial decay, power 0.9).")] = 1e-4,
+    lr: Annotated[Optional[float], typer.Option(help="AdamW learning rate (polynomial decay, power 0.9); default 1e-4 (--quick: its own).")] = None,
     size: Annotated[int, typer.Option(help="Frame height and width (224 in the paper).")] = 224,
     videos: VideosOption = 200,
-    quick: Annotated[bool, typer.Option("--quick", help="A CPU-sized run: 64x64 frames, 3000 synthetic videos, 600 steps of 8 at lr 2e-4 (about 7 minutes on 2 cores).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help=QUICK_HELP)] = False,
     audio_blind: AudioBlind = False,
+    seed: Annotated[int, typer.Option(help="Seeds the initial weights (random VGGish included), the data order and the flips.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda (under torchrun: NCCL, one GPU per process).")] = "cpu",
-    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; a run there resumes (default: runs/train/LABEL).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; the same run there resumes, another run is refused (default: runs/train/LABEL).")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard the checkpoint in --out and start this run afresh.")] = False,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Train a zoo model on AVSBench or the synthetic benchmark, then evaluate it on the test split.
 
     The paper's recipe: AdamW, polynomial decay, VGGish frozen, horizontal flips, IoU + Dice (+ 0.1
-    auxiliary) losses, cross-entropy on AVSS. Checkpoints are written atomically every 50 steps and a
-    run in the same --out folder resumes where it stopped.
+    auxiliary) losses, cross-entropy on AVSS. Checkpoints (trainable weights and optimizer only; the
+    frozen VGGish is rebuilt from its file or the seed) are written atomically every 50 steps (--quick:
+    every 150). The same command in the same --out folder resumes where it stopped; a checkpoint made
+    by another run (other model, data, steps, batch, lr, seed, --audio-blind, size) is refused with
+    what differs: use another --out, or --restart.
 
     Examples:
 
@@ -412,25 +460,31 @@ def train_command(
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
+    test_videos, checkpoint_every = None, 50
     if quick:
-        size, steps, lr, videos = 64, steps or 600, 2e-4, max(videos, 3000)
-    options = DataOptions(data, subset, size, videos)
+        size, steps, lr, videos = QUICK["size"], steps or QUICK["steps"], lr or QUICK["lr"], max(videos, QUICK["videos"])
+        test_videos, checkpoint_every = QUICK["test_videos"], QUICK["checkpoint_every"]
+    options = DataOptions(data, subset, size, videos, test_videos if data.startswith("synthetic:") else None)
     if steps is not None and epochs is not None:
         raise UserError("give --steps or --epochs, not both")
     if epochs is not None:
         steps = max(1, epochs * len(options.dataset("train")) // batch)
     steps = steps if steps is not None else 300
+    lr = lr if lr is not None else 1e-4
     if steps < 1 or batch < 1 or not lr > 0:
         raise UserError("--steps, --batch and --lr must be positive")
     folder = Path(out_dir) if out_dir else Path("runs") / "train" / (spec.label + ("-audio-blind" if audio_blind else ""))
-    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind, device=device)
+    cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind, device=device, seed=seed,
+                      checkpoint_every=checkpoint_every)
     training_device(device)  # a bad --device is an error before any work
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"training {escape(spec.label)}", total=steps)
-        report = run_training(spec, options, cfg, folder, Path(results) if results else None,
-                              on_step=lambda step, loss: bar.update(task, completed=step, description=f"training, loss {loss:.3f}"),
+        eta = _TrainingEta(bar, task, steps)
+        report = run_training(spec, options, cfg, folder, Path(results) if results else None, restart=restart,
+                              on_step=eta.step, on_plan=eta.plan,
+                              on_features=lambda i, n: bar.update(task, description=f"audio features (frozen VGGish, once) {i}/{n}"),
                               on_eval=lambda i, n: bar.update(task, description=f"evaluating {i}/{n}"))
     if "rank" in report:  # a torchrun worker other than rank 0: rank 0 reports
         return

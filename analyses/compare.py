@@ -235,8 +235,8 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
                 coverage = round(parts.coverage, 4)
             prov = {**env, **settings, "warmup": opts.warmup, "iters": opts.iters, "run": run}
             new.append(make_record("latency", spec.label, spec.to_dict(), "latency_ms", stat.median, "ms", prov,
-                                   stats=stat.to_dict(), ratio_to_anchor=round(stat.median / stats[0].median, 4),
-                                   modules=modules, coverage=coverage,
+                                   stats=stat.to_dict(), samples_ms=stat.samples_ms(),
+                                   ratio_to_anchor=round(stat.median / stats[0].median, 4), modules=modules, coverage=coverage,
                                    params=sum(p.numel() for p in model.parameters())))
     append_records(new, store)
     records.extend(new)

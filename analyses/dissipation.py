@@ -53,17 +53,32 @@ def synthetic_sample(size: int = 224, seed: int = 0) -> Sample:
                   f"synthetic S4 frame (seed {seed}): {names}; the {sounding[0]} ({sounding[1]}) sounds")
 
 
-def load_sample(image_path: str, audio_path: str, size: int = 224) -> Sample:
-    """A user's frame (any image PIL reads, resized to size x size) and the first 0.96 s of a sound file."""
+def load_sample(image_path: str | None, audio_path: str | None, size: int = 224) -> Sample:
+    """A user's frame (any image PIL reads, resized to size x size) and the first 0.96 s of a sound
+    file; either one missing comes from the default synthetic sample, and the description says which."""
+    default = synthetic_sample(size) if image_path is None or audio_path is None else None
+    if image_path is None and audio_path is None:
+        return default
+    rgb8 = _read_frame(image_path, size) if image_path is not None else default.rgb
+    audio = _read_sound(audio_path) if audio_path is not None else default.audio
+    parts = [f"frame {image_path}" if image_path is not None else "the default synthetic S4 frame (seed 0)",
+             f"first 0.96 s of {audio_path}" if audio_path is not None else "the default synthetic sound (seed 0: the sounding shape's)"]
+    return Sample(normalise_rgb(rgb8)[None], rgb8, audio, " + ".join(parts))
+
+
+def _read_frame(image_path: str, size: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(image_path) as img:
-            rgb8 = np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
+            return np.asarray(img.convert("RGB").resize((size, size), Image.BILINEAR))
     except FileNotFoundError:
         raise UserError(f"--image: no such file {image_path}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise UserError(f"--image: {image_path} is not a readable image ({type(exc).__name__})") from None
+
+
+def _read_sound(audio_path: str) -> torch.Tensor:
     import soundfile
 
     if not Path(audio_path).is_file():
@@ -75,7 +90,7 @@ def load_sample(image_path: str, audio_path: str, size: int = 224) -> Sample:
     examples = waveform_to_examples(wave.mean(1), rate)
     if examples.shape[0] == 0:
         raise UserError(f"--audio: {audio_path} is shorter than one 0.96 s VGGish example")
-    return Sample(normalise_rgb(rgb8)[None], rgb8, examples[:1].unsqueeze(1), f"{image_path} + first 0.96 s of {audio_path}")
+    return examples[:1].unsqueeze(1)
 
 
 def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
@@ -260,9 +275,12 @@ def _fig7(data: list, rgb: np.ndarray):
     return fig
 
 
-def save_figure(fig, stem: Path, provenance: dict) -> list[str]:
-    """PNG and SVG with provenance in a footer and the metadata, byte-for-byte reproducible
-    (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("png", "svg")) -> list[str]:
+    """PNG and SVG (or ``formats``) with provenance in a footer and the metadata, byte-for-byte
+    reproducible (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -274,15 +292,27 @@ def save_figure(fig, stem: Path, provenance: dict) -> list[str]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     description = json.dumps(provenance, sort_keys=True)
-    for ext in ("png", "svg"):
-        final = stem.with_suffix(f".{ext}")
-        tmp = final.with_name(f".{final.name}.partial")
-        metadata = {"Title": stem.name, "Description": description}
-        if ext == "svg":
-            metadata["Date"] = None
-        with matplotlib.rc_context({"svg.hashsalt": "avskit"}):
-            fig.savefig(tmp, format=ext, dpi=110, metadata=metadata)
-        tmp.replace(final)
-        written.append(str(final))
-    plt.close(fig)
+    try:
+        for ext in formats:
+            final = stem.with_name(stem.name + f".{ext}")
+            tmp = final.with_name(f".{final.name}.partial")
+            metadata = {"Title": stem.name, "Description": description} if ext != "pdf" else {"Title": stem.name}
+            if ext in ("svg", "pdf"):
+                metadata["CreationDate" if ext == "pdf" else "Date"] = None
+            with matplotlib.rc_context({"svg.hashsalt": "avskit"}):
+                fig.savefig(tmp, format=ext, dpi=110, metadata=metadata)
+            tmp.replace(final)
+            written.append(str(final))
+    finally:
+        plt.close(fig)
     return written
+
+
+def save_plot(fig, target: str, provenance: dict) -> str:
+    """Save ``fig`` to exactly ``target`` (.png, .svg or .pdf), atomically; UserError if it cannot be written."""
+    path = Path(target)
+    ext = path.suffix.lower().lstrip(".")
+    try:
+        return save_figure(fig, path.with_suffix(""), provenance, formats=(ext,))[0]
+    except OSError as exc:
+        raise UserError(f"--plot: cannot write {target}: {exc.strerror or exc}") from None

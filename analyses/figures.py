@@ -201,3 +201,71 @@ def draw(records: list[dict], out: Path, provenance: dict[str, Any]) -> list[str
     for stem, make in FIGURES.items():
         written += save_figure(make(records), out / stem, provenance)
     return written
+
+
+# ---- latency distributions (seaborn) ------------------------------------------------------------
+
+def latency_candidates(records: list[dict]) -> list[dict[str, Any]]:
+    """What a distribution plot needs of latency records (or profile results): label, rounds, median, spread."""
+    from avsbench_kit.profiling.timing import NOISY_IQR
+
+    found = []
+    for r in records:
+        stats = r.get("stats") or r.get("latency_ms")
+        label = r["model"] + (f" ({r['path']})" if r.get("path") not in (None, "eager") else "")
+        found.append({"label": label, "samples": list(r.get("samples_ms") or []), "median": stats["median"],
+                      "iqr_ratio": stats["iqr"] / stats["median"] if stats["median"] else 0.0,
+                      "noisy": bool(stats["median"]) and stats["iqr"] / stats["median"] > NOISY_IQR})
+    return found
+
+
+def latency_distributions(panels: list[tuple[str, list[dict[str, Any]]]], title: str = "Latency distributions"):
+    """One panel per run: each candidate's timed rounds as a violin with every point, its median
+    marked; a noisy candidate (IQR above 10% of its median) is flagged in red. Deterministic: the
+    points' jitter comes from a fixed seed, so the same records give the same bytes."""
+    import pandas as pd
+    import seaborn as sns
+
+    plt = _pyplot()
+    panels = [(t, c) for t, c in panels if c] or [("no latency records yet", [])]
+    heights = [max(1, len(c)) * 0.45 + 0.9 for _, c in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.8), gridspec_kw={"height_ratios": heights},
+                             squeeze=False)
+    state = np.random.get_state()  # seaborn's strip jitter draws from numpy's global generator
+    np.random.seed(0)
+    try:
+        for ax, (panel_title, candidates) in zip(axes[:, 0], panels):
+            _latency_panel(ax, panel_title, candidates, pd, sns)
+    finally:
+        np.random.set_state(state)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _latency_panel(ax, title: str, candidates: list[dict[str, Any]], pd, sns) -> None:
+    ax.set_title(title, fontsize=9, loc="left")
+    if not candidates:
+        ax.text(0.5, 0.5, "no latency records yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_axis_off()
+        return
+    labels = [c["label"] for c in candidates]
+    rows = [{"candidate": c["label"], "ms": v} for c in candidates for v in c["samples"]]
+    if rows:
+        frame = pd.DataFrame(rows)
+        sns.violinplot(data=frame, x="ms", y="candidate", order=labels, ax=ax, inner=None, cut=0, density_norm="width",
+                       color="#c6d7ec", linewidth=0.6)
+        sns.stripplot(data=frame, x="ms", y="candidate", order=labels, ax=ax, size=2.5, jitter=0.18, color="#1f3b63", alpha=0.7)
+    ax.scatter([c["median"] for c in candidates], range(len(candidates)), marker="|", s=260, color="black", linewidths=2,
+               zorder=5, label="median")
+    ax.set_yticks(range(len(candidates)), [c["label"] + ("" if c["samples"] else " (no rounds kept)") for c in candidates],
+                  fontsize=8)
+    for tick, c in zip(ax.yaxis.get_major_ticks(), candidates):
+        tick.label1.set_color("tab:red" if c["noisy"] else "black")
+    for y, c in enumerate(candidates):
+        note = f"median {c['median']:.1f} ms, IQR {c['iqr_ratio']:.0%}" + (" NOISY" if c["noisy"] else "")
+        ax.annotate(note, (1.0, y), xycoords=("axes fraction", "data"), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=7, color="tab:red" if c["noisy"] else "0.3")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("latency per forward, ms (each point one timed round)", fontsize=8)
+    ax.set_ylabel("")
+    ax.grid(axis="x", alpha=0.3)

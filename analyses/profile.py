@@ -43,6 +43,8 @@ class ProfileOptions:
     depth: int = 2
     breakdown_iters: int = 10
     trace: str | None = None
+    plot: str | None = None  # a .png/.svg/.pdf file: the latency distribution of every candidate
+    peak_size: int | None = None  # n of the peak-GEMM probe (default: 2048 on CPU, 8192 on CUDA); smoke runs use less
 
     @property
     def speed_path(self) -> str | None:
@@ -70,6 +72,11 @@ class ProfileOptions:
             raise UserError(f"--size must be a multiple of 32 (e.g. 224), got {self.size}")
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be at least 1, got {self.threads}")
+        if self.plot is not None:
+            from analyses.dissipation import PLOT_FORMATS
+
+            if Path(self.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
+                raise UserError(f"--plot {self.plot}: give a file ending in .png, .svg or .pdf")
 
 
 @dataclass
@@ -165,8 +172,9 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure every spec under ``opts``; returns the ``--json`` object and appends records."""
     opts.check()
-    if opts.trace:
-        _check_writable(opts.trace, "--trace")
+    for target, option in ((opts.trace, "--trace"), (opts.plot, "--plot")):
+        if target:
+            _check_writable(target, option)
     results_path = Path(results_path) if results_path is not None else default_store()
     _check_writable(str(results_path), "--results", create_parents=True)
     say = progress or (lambda message: None)
@@ -191,9 +199,9 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
         stats = interleaved_latency([r.call for r in runners], device, opts.warmup, opts.iters,
                                     on_iteration=lambda i: say(f"round {i}/{opts.iters}"))
         say("peak matmul throughput")
-        peaks = {"fp32": peak_matmul_gflops(device, torch.float32)}
-        if opts.dtype != "fp32":
-            peaks[opts.dtype] = peak_matmul_gflops(device, DTYPES[opts.dtype])
+        peaks = {"fp32": peak_matmul_gflops(device, torch.float32, n=opts.peak_size)}
+        if opts.dtype != "fp32":  # a CPU without bf16 GEMM units takes minutes here at full size
+            peaks[opts.dtype] = peak_matmul_gflops(device, DTYPES[opts.dtype], n=opts.peak_size)
         breakdowns = {}
         for runner in runners:
             if runner.path == "eager":
@@ -219,10 +227,23 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
            "peaks": {dt: {k: round(v, 2) for k, v in p.items()} for dt, p in peaks.items()}, "flop_convention": CONVENTION}
     if trace:
         out["trace"] = trace
+    if opts.plot:
+        out["plot"] = _plot(results, env, opts.plot)
     # the first model anchors the run: its records can stand in a report's table anchored on it
     records = [_record(res, {**env, "anchor": specs[0].label}) for res in results]
     out["records"] = str(append_records(records, results_path))
     return out
+
+
+def _plot(results: list[dict[str, Any]], env: dict[str, Any], target: str) -> str:
+    """The latency distribution of each candidate of this run, drawn with seaborn."""
+    from analyses.dissipation import save_plot
+    from analyses.figures import latency_candidates, latency_distributions
+
+    title = (f"{env['device_name']} ({env['device']}, {env['threads']} threads), batch {env['batch']}, {env['size']}x{env['size']}, "
+             f"{env['warmup']} warm-up + {env['iters']} interleaved rounds")
+    fig = latency_distributions([(title, latency_candidates(results))], title="avskit profile: latency distributions")
+    return save_plot(fig, target, {"commit": env.get("commit"), "torch": env.get("torch"), "device": env.get("device_name")})
 
 
 def _check_writable(target: str, option: str, create_parents: bool = False) -> None:
@@ -263,6 +284,7 @@ def _result(runner: Runner, stats, first, breakdown, flops, peak: float) -> dict
         "spec": runner.spec.to_dict(),
         "path": runner.path,
         "latency_ms": stats.to_dict(),
+        "samples_ms": stats.samples_ms(),
         "noisy": stats.noisy,
         "ratio": round(stats.median / first.median, 4),
         "params": sum(p.numel() for p in runner.model.parameters()),
@@ -285,7 +307,7 @@ def _record(result: dict, env: dict) -> dict:
     keys = ("flops", "gflops_per_s", "utilization", "coverage", "modules", "params", "ratio", "max_abs_diff", "speedup_vs_eager")
     extra = {k: result[k] for k in keys if result.get(k) is not None}
     return make_record("latency", result["model"], result["spec"], "latency_ms", result["latency_ms"]["median"], "ms",
-                       provenance, stats=result["latency_ms"], ratio_to_anchor=result["ratio"], **extra)
+                       provenance, stats=result["latency_ms"], samples_ms=result["samples_ms"], ratio_to_anchor=result["ratio"], **extra)
 
 
 def profile_markdown(reports: list[dict[str, Any]]) -> str:

@@ -135,11 +135,26 @@ def provenance(records: list[dict]) -> dict[str, Any]:
     return {"commit": values("commit"), "torch": values("torch"), "device": values("device_name")}
 
 
+def latency_panels(records: list[dict]) -> list[tuple[str, list[dict]]]:
+    """One panel per table and device: the latency records that table shows, in its row order."""
+    panels = []
+    for name, base, axis, values in SWEEPS:
+        specs = sweep_specs(base, axis, values)
+        for dev in tables.devices(records):
+            found = [r for r in tables.latencies(records, specs, base, dev, tables.REPORT_SIZE).values() if r]
+            if found:
+                rounds = sorted({r["provenance"].get("iters") for r in found})
+                title = (f"{name.replace('table', 'Table ')}: {'the zoo' if axis is None else axis + ' sweep'}, anchor {base}, "
+                         f"{dev}, {'/'.join(map(str, rounds))} rounds")
+                panels.append((title, figures.latency_candidates(found)))
+    return panels
+
+
 def render(records: list[dict], out: Path) -> list[str]:
     """Tables, figures, README and records.jsonl into ``out`` from ``records`` only; returns the files written."""
     import numpy as np
 
-    from analyses.dissipation import render_maps
+    from analyses.dissipation import render_maps, save_figure
     from avsbench_kit.data.synthetic import synthetic_frame
 
     used = select(records)
@@ -150,6 +165,9 @@ def render(records: list[dict], out: Path) -> list[str]:
             written.append(_write(out / "tables" / f"{table.name}.{ext}", text))
     prov = provenance(used)
     written += figures.draw(used, out / "figures", prov)
+    written += save_figure(figures.latency_distributions(latency_panels(used), "Latency distributions of each table's run "
+                                                         "(every timed round; 224x224, batch 1)"),
+                           out / "figures" / "latency_distributions", prov)
     maps = _maps_record(used)
     if maps:
         rgb = synthetic_frame("s4", maps["provenance"]["input_seed"], 0, 0, maps["provenance"]["size"]).image

@@ -19,6 +19,8 @@ FIGURE_NOTES = {
     "the whole forward; the text at the right gives the end-to-end median and the share of the query generator and decoder.",
     "scaling_input_size": "Latency of the four zoo models as the input grows from 224 to 512 pixels (median; bars: IQR).",
     "scaling_queries": "Latency of AVESFormer-R50 with 8 to 256 PQG queries (the Table 8 sweep).",
+    "latency_distributions": "Every timed round of each table's latency run (seaborn violins with the points; the black tick is the "
+                             "median). A candidate whose IQR exceeds 10% of its median is flagged NOISY in red: read its ratios with care.",
     "fig4a_query_attention": "Figure 4(a): each generated query's attention probabilities. AVSegFormer's QG attends to one audio "
     "token, so every probability is exactly 1 (dissipated); PQG's queries attend over [audio prompt | queries].",
     "fig7_decoder_layers": "The audio-to-visual map of each block of an all-transformer (TTT) decoder.",

@@ -27,6 +27,7 @@ class DataOptions:
     subset: str | None = None  # needed with a path; implied by synthetic:NAME
     size: int = 224
     videos: int = 200  # synthetic only
+    test_videos: int | None = None  # synthetic only: evaluate on the test split's first N videos (quick runs)
 
     def resolve_subset(self) -> str:
         if self.data.startswith(SYNTHETIC_PREFIX):
@@ -49,7 +50,7 @@ class DataOptions:
         if self.data.startswith(SYNTHETIC_PREFIX):
             if self.videos < 7:
                 raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
-            return SyntheticFrames(subset, split, self.videos, self.size)
+            return SyntheticFrames(subset, split, self.videos, self.size, limit=self.test_videos if split == "test" else None)
         return AVSBenchFrames(self.data, subset, split, self.size)
 
 
@@ -61,7 +62,9 @@ def _classes_for(spec: ModelSpec, subset: str) -> None:
 
 
 def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: Path, results: Path | None = None,
-                 on_step: Callable[[int, float], None] | None = None, on_eval: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 on_step: Callable[[int, float], None] | None = None, on_eval: Callable[[int, int], None] | None = None,
+                 restart: bool = False, on_plan: Callable[[dict[str, Any]], None] | None = None,
+                 on_features: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     cfg.subset = subset
@@ -69,11 +72,21 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     if len(train_set) == 0 or len(test_set) == 0:
         raise UserError(f"--data {data.data}: the train or test split is empty")
     ensure_writable_folder(out_dir, "--out", "checkpoints")  # before training, not after it
+    checkpoint = out_dir / "last.pt"
+    run = {"spec": spec.to_dict(), "data": data.data, "size": data.size,
+           "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None, "frozen_source": _frozen_source(spec, cfg)}
+    if restart:
+        checkpoint.unlink(missing_ok=True)
+    elif checkpoint.is_file():
+        _check_resumable(checkpoint, run, cfg)  # one line now, before the model is built
     torch.manual_seed(cfg.seed)  # the initial weights are part of the run: seeded too
     model = build_from_spec(spec)
-    checkpoint = out_dir / "last.pt"
+    if on_plan:
+        on_plan({"steps": cfg.steps, "batch": cfg.batch, "train_frames": len(train_set), "test_frames": len(test_set),
+                 "size": data.size, "checkpoint": str(checkpoint), "checkpoint_every": cfg.checkpoint_every,
+                 "resuming": checkpoint.is_file()})
     started = time.perf_counter()
-    trained = train(model, train_set, cfg, checkpoint, on_step)
+    trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features)
     seconds = time.perf_counter() - started
     rank, world = distributed_rank_and_size()
     if world > 1:
@@ -81,21 +94,47 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
         if rank != 0:  # under torchrun only rank 0 evaluates, records and reports
             return {"rank": rank}
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, progress=on_eval, device=cfg.device)
+    size_mb = checkpoint.stat().st_size / 2**20 if checkpoint.is_file() else None
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": cfg.audio_blind,
               "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},
-              "test": test, "checkpoint": str(checkpoint), "weights": _weights_note(spec)}
+              "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
+              "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
     report["records"] = str(_record(report, "train", results, _settings(data, cfg)))
     return report
 
 
+def _frozen_source(spec: ModelSpec, cfg: TrainConfig) -> str:
+    """How a rebuilt model gets the run's frozen weights back: their file, or the run's seed."""
+    return f"VGGish from {spec.vggish_weights}" if spec.vggish_weights else f"random VGGish, seed {cfg.seed}"
+
+
+def _check_resumable(checkpoint: Path, run: dict[str, Any], cfg: TrainConfig) -> None:
+    from avsbench_kit.engine import read_checkpoint, run_differences, run_identity
+
+    _, world = distributed_rank_and_size()
+    differences = run_differences(read_checkpoint(checkpoint).get("run"), run_identity(cfg, world, **run))
+    if differences:
+        raise UserError(f"checkpoint {checkpoint} belongs to another run ({'; '.join(differences[:3])}): "
+                        "give --out another folder for a new run, or --restart to start this one afresh")
+
+
 def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, audio_blind: bool = False,
                    results: Path | None = None, on_eval: Callable[[int, int], None] | None = None, device: str = "cpu") -> dict[str, Any]:
+    from avsbench_kit.engine import read_checkpoint
+
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     test_set = data.dataset("test")
+    state = read_checkpoint(Path(checkpoint)) if checkpoint else None
+    if state is not None:
+        saved = (state.get("run") or {}).get("spec")
+        if saved is not None and saved != spec.to_dict():
+            differ = [f"{k}: {saved.get(k)!r} there, {v!r} here" for k, v in spec.to_dict().items() if saved.get(k) != v]
+            raise UserError(f"checkpoint {checkpoint} was trained as {ModelSpec(**saved).label}, not {spec.label} ({'; '.join(differ[:3])})")
+        torch.manual_seed((state.get("run") or {}).get("seed", 0))  # random frozen weights come back from the run's seed
     model = build_from_spec(spec)
-    if checkpoint:
-        load_checkpoint(Path(checkpoint), model)
+    if state is not None:
+        load_checkpoint(Path(checkpoint), model, state)
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval, device=device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
               "checkpoint": checkpoint, "initial_weights": checkpoint is None, "test": test, "weights": _weights_note(spec)}
@@ -112,6 +151,8 @@ def _weights_note(spec: ModelSpec) -> str:
 def _settings(data: DataOptions, cfg: TrainConfig | None = None) -> dict[str, Any]:
     """What a result depends on besides the spec: a sweep matches records on these to skip finished work."""
     settings: dict[str, Any] = {"size": data.size, "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None}
+    if data.test_videos is not None:
+        settings["test_videos"] = data.test_videos
     if cfg is not None:
         settings.update(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
     return settings

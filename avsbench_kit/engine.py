@@ -9,6 +9,8 @@ feature, upsampled; AVSS uses cross-entropy as its main loss. Checkpoints are wr
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,32 +66,45 @@ def segmentation_loss(logits: Tensor, target: Tensor, subset: str, mask_feature:
 
 
 class SyntheticFrames(torch.utils.data.Dataset):
-    """The synthetic benchmark in memory: every frame of ``videos`` videos of one split, made on the fly."""
+    """The synthetic benchmark in memory: every frame of ``videos`` videos of one split, made on the
+    fly; ``limit`` keeps only the split's first ``limit`` videos (a smaller test split for quick runs)."""
 
-    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0):
+    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0, limit: int | None = None):
         from avsbench_kit.data.synthetic import FRAMES_PER_VIDEO, split_of
 
         self.subset, self.size, self.seed = subset, size, seed
         frames = [1] if subset == "s4" and split == "train" else range(FRAMES_PER_VIDEO)  # S4 train: frame 1 only
-        self.items = [(v, f) for v in range(videos) if split_of(v, videos) == split for f in frames]
+        chosen = [v for v in range(videos) if split_of(v, videos) == split][:limit]
+        self.items = [(v, f) for v in chosen for f in frames]
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
+    def _frame(self, n: int):
         from avsbench_kit.data.synthetic import synthetic_frame
 
         video, frame = self.items[n]
-        f = synthetic_frame(self.subset, self.seed, video, frame, self.size)
+        return synthetic_frame(self.subset, self.seed, video, frame, self.size)
+
+    def audio(self, n: int) -> Tensor:
+        """Frame ``n``'s log-mel example ``[1, 96, 64]``."""
+        return waveform_to_examples(self._frame(n).waveform, SAMPLE_RATE)[:1]
+
+    def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
+        f = self._frame(n)
         image = normalise_rgb(f.image)
         audio = waveform_to_examples(f.waveform, SAMPLE_RATE)[:1]
         mask = torch.from_numpy(f.mask.astype(np.int64)) if self.subset == "avss" else torch.from_numpy(f.mask.astype(np.float32))
+        video, frame = self.items[n]
         return image, audio, mask, {"video": video, "frame": frame}
 
 
 def collate(batch: list) -> tuple[Tensor, Tensor, Tensor]:
     images, audios, masks, _ = zip(*batch)
     return torch.stack(images), torch.stack(audios), torch.stack(masks)
+
+
+CHECKPOINT_FORMAT = "avskit-checkpoint/2"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -100,33 +115,46 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def reloadable_parameters(model: nn.Module) -> set[str]:
-    """Frozen parameters that a rebuilt model gets back from a weight file (a pretrained VGGish)."""
-    names = set()
-    for prefix, module in model.named_modules():
-        if getattr(module, "pretrained", False):
-            names |= {f"{prefix}.{n}" if prefix else n for n, p in module.named_parameters() if not p.requires_grad}
-    return names
+def frozen_parameters(model: nn.Module) -> set[str]:
+    """Parameters training never changes (VGGish): a rebuilt model gets them back from their
+    weights file, or from the run's seed when they are random, so checkpoints leave them out."""
+    return {name for name, p in model.named_parameters() if not p.requires_grad}
+
+
+def frozen_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of the frozen parameters (names, shapes, bytes): proves a rebuilt model got them back."""
+    digest = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        if not p.requires_grad:
+            tensor = p.detach().cpu().contiguous()
+            digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def trainable_state(model: nn.Module) -> dict[str, Tensor]:
-    """The state dict without what a rebuilt model reloads from its weight file (VGGish's 72M when
-    pretrained; random frozen weights cannot be rebuilt, so they are kept)."""
-    skip = reloadable_parameters(model)
+    """The state dict without the frozen parameters (VGGish's 72M): only what training changes."""
+    skip = frozen_parameters(model)
     return {k: v for k, v in model.state_dict().items() if k not in skip}
 
 
-def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
-    """Load a checkpoint into ``model``; UserError if the file is unreadable or made for another model."""
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path`` as a dict (``torch.load(weights_only=True)``: reading runs no code)."""
     if not Path(path).is_file():
         raise UserError(f"checkpoint {path}: no such file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(state, dict) or "model" not in state:
         raise UserError(f"checkpoint {path}: not an avskit checkpoint (no 'model' entry)")
-    frozen = reloadable_parameters(model)
+    return state
+
+
+def load_checkpoint(path: Path, model: nn.Module, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load a checkpoint into ``model``; UserError if the file is unreadable or made for another model."""
+    state = state if state is not None else read_checkpoint(path)
+    frozen = frozen_parameters(model)
     try:
         result = model.load_state_dict(state["model"], strict=False)
     except RuntimeError as exc:
@@ -136,7 +164,65 @@ def load_checkpoint(path: Path, model: nn.Module) -> dict[str, Any]:
     if missing or result.unexpected_keys:
         keys = (missing or result.unexpected_keys)[:2]
         raise UserError(f"checkpoint {path}: does not fit this model (keys {keys} differ); was it trained with other --set values?")
+    expected = state.get("frozen", {}).get("sha256")
+    if expected and not set(state["model"]) & frozen and frozen_fingerprint(model) != expected:
+        source = state["frozen"].get("source", "its weights file or seed")
+        raise UserError(f"checkpoint {path}: the frozen weights rebuilt here differ from the run's ({source}); "
+                        "give the same --set vggish_weights / seed the run had")
     return state
+
+
+def run_differences(saved: dict[str, Any] | None, run: dict[str, Any]) -> list[str]:
+    """What differs between the run a checkpoint was made by and this one, as ``key: saved -> now``."""
+    if saved is None:
+        return ["the checkpoint does not say which run made it (an older avskit)"]
+    return [f"{k}: {saved.get(k)!r} there, {run.get(k)!r} here" for k in sorted(set(saved) | set(run)) if saved.get(k) != run.get(k)]
+
+
+class FrozenAudioFeatures:
+    """The frozen audio backbone's embedding of every training clip, computed once before training.
+
+    VGGish is frozen, so its output for a clip never changes: computing it at every step (about a
+    tenth of a CPU step at 64x64) is waste. The embeddings are computed in dataset order, in fixed
+    chunks, so a resumed run uses exactly the numbers a straight run uses. While ``serving``, the
+    backbone's forward returns the rows of the clips named by ``keys``; outside it, it is untouched.
+    """
+
+    def __init__(self, backbone: nn.Module, table: Tensor):
+        self.backbone, self.table, self.keys = backbone, table, None
+
+    @classmethod
+    def of(cls, model: nn.Module, dataset, audio_blind: bool = False, chunk: int = 32,
+           progress: Callable[[int, int], None] | None = None) -> "FrozenAudioFeatures | None":
+        backbone = getattr(model, "audio_backbone", None)
+        if backbone is None or any(p.requires_grad for p in backbone.parameters()):
+            return None  # nothing frozen to cache: the forward runs as it is
+        device = next(backbone.parameters()).device
+        rows = []
+        with torch.no_grad():
+            for start in range(0, len(dataset), chunk):
+                batch = [dataset.audio(i) if hasattr(dataset, "audio") else dataset[i][1] for i in range(start, min(start + chunk, len(dataset)))]
+                audio = torch.stack(batch).to(device)
+                rows.append(backbone(torch.zeros_like(audio) if audio_blind else audio).cpu())
+                if progress:
+                    progress(min(start + chunk, len(dataset)), len(dataset))
+        return cls(backbone, torch.cat(rows))
+
+    @contextlib.contextmanager
+    def serving(self):
+        table = self.table.to(next(self.backbone.parameters()).device)
+
+        def forward(log_mel: Tensor) -> Tensor:
+            if self.keys is None or len(self.keys) != log_mel.shape[0]:
+                return type(self.backbone).forward(self.backbone, log_mel)
+            return table[self.keys]
+
+        self.backbone.forward = forward  # an instance attribute: the state dict and the class stay as they are
+        try:
+            yield self
+        finally:
+            del self.backbone.forward
+            self.keys = None
 
 
 def capture_mask_feature(model: nn.Module) -> tuple[dict, Callable[[], None]]:
@@ -214,13 +300,27 @@ def global_mean(value: Tensor) -> float:
     return total.item() / dist.get_world_size()
 
 
+def run_identity(cfg: TrainConfig, world: int, **described: Any) -> dict[str, Any]:
+    """Everything a run's result depends on: a checkpoint resumes only a run with the same identity."""
+    keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm")
+    return {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
+
+
 def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None = None,
-          progress: Callable[[int, float], None] | None = None) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.steps`` steps (resuming from ``checkpoint`` if it exists); returns the last loss."""
+          progress: Callable[[int, float], None] | None = None, run: dict[str, Any] | None = None,
+          on_features: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.steps`` steps; returns the last loss.
+
+    With ``checkpoint``, a run resumes from it only if the checkpoint was made by the same run
+    (``run`` plus the config and world size); otherwise UserError says what differs. Checkpoints
+    hold only what training changes (trainable weights, optimizer, schedule, RNG), plus the hash
+    of the frozen weights the run had; the last one, of a finished run, drops the optimizer.
+    """
     torch.manual_seed(cfg.seed)
     rank, world = distributed_rank_and_size()
     if cfg.batch % world:
         raise UserError(f"--batch {cfg.batch} must be divisible by the {world} processes")
+    identity = run_identity(cfg, world, **(run or {}))
     model.train()
     if cfg.freeze_batchnorm:
         for module in model.modules():
@@ -243,44 +343,58 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
     step = 0
+    frozen = {"sha256": frozen_fingerprint(model), "parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
+              "source": (run or {}).get("frozen_source", f"random, seed {cfg.seed}")}
     if checkpoint is not None and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, model)
+        state = read_checkpoint(checkpoint)
+        differences = run_differences(state.get("run"), identity)
+        if differences:
+            raise UserError(f"checkpoint {checkpoint} belongs to another run ({'; '.join(differences[:3])}): "
+                            "give --out another folder for a new run, or --restart to start this one afresh")
+        load_checkpoint(checkpoint, model, state)
         model.to(device)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         step = state["step"]
-        torch.set_rng_state(state["rng"])  # dropout continues where it stopped
+        if step < cfg.steps:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"])  # dropout continues where it stopped
     generator = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(dataset), generator=generator)
     store, unhook = capture_mask_feature(model)
+    features = FrozenAudioFeatures.of(model, dataset, cfg.audio_blind, progress=on_features) if step < cfg.steps else None
     loss_value = float("nan")
     try:
-        while step < cfg.steps:
-            # the batch of step s is fixed by (seed, s), so a resumed run sees the same data
-            start = (step * cfg.batch) % len(dataset)
-            idx = [int(order[(start + k) % len(dataset)]) for k in range(cfg.batch)]
-            flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(cfg.seed * 100003 + step)) < 0.5
-            idx, flip = idx[rank::world], flip[rank::world]  # this process's share of the global batch
-            images, audios, masks = (t.to(device) for t in collate([dataset[i] for i in idx]))
-            flip = flip.to(device)
-            images = torch.where(flip[:, None, None, None], images.flip(-1), images)
-            masks = torch.where(flip.view(-1, *[1] * (masks.dim() - 1)), masks.flip(-1), masks)
-            if cfg.audio_blind:
-                audios = torch.zeros_like(audios)
-            logits = net(images, audios)
-            loss = segmentation_loss(logits, masks, cfg.subset, store.get("mask_feature"))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()  # DDP averages the gradients of equal shares: the global batch's mean
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            loss_value = global_mean(loss.detach()) if world > 1 else loss.item()
-            if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                save_checkpoint(checkpoint, {"model": trainable_state(model), "optimizer": optimizer.state_dict(),
-                                             "scheduler": scheduler.state_dict(), "step": step, "config": vars(cfg),
-                                             "rng": torch.get_rng_state()})
-            if progress:
-                progress(step, loss_value)
+        with features.serving() if features else contextlib.nullcontext():
+            while step < cfg.steps:
+                # the batch of step s is fixed by (seed, s), so a resumed run sees the same data
+                start = (step * cfg.batch) % len(dataset)
+                idx = [int(order[(start + k) % len(dataset)]) for k in range(cfg.batch)]
+                flip = torch.rand(len(idx), generator=torch.Generator().manual_seed(cfg.seed * 100003 + step)) < 0.5
+                idx, flip = idx[rank::world], flip[rank::world]  # this process's share of the global batch
+                images, audios, masks = (t.to(device) for t in collate([dataset[i] for i in idx]))
+                flip = flip.to(device)
+                images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+                masks = torch.where(flip.view(-1, *[1] * (masks.dim() - 1)), masks.flip(-1), masks)
+                if cfg.audio_blind:
+                    audios = torch.zeros_like(audios)
+                if features:
+                    features.keys = idx
+                logits = net(images, audios)
+                loss = segmentation_loss(logits, masks, cfg.subset, store.get("mask_feature"))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()  # DDP averages the gradients of equal shares: the global batch's mean
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                loss_value = global_mean(loss.detach()) if world > 1 else loss.item()
+                if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+                    state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(model), "step": step, "run": identity,
+                             "frozen": frozen, "config": vars(cfg)}
+                    if step < cfg.steps:  # a finished run resumes nothing: its last checkpoint is the weights alone
+                        state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state())
+                    save_checkpoint(checkpoint, state)
+                if progress:
+                    progress(step, loss_value)
     finally:
         unhook()
     return {"steps": step, "loss": loss_value}

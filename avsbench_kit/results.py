@@ -2,24 +2,50 @@
 
 A record says what was measured (model spec, metric, value, unit, statistics) and how (device
 and its name, dtype, batch, resolution, threads, torch version, speed path, commit, time,
-command). Records are appended, a whole line per write, so a run killed halfway keeps what it
-had; a torn last line is skipped on reading. Tables and figures are pure functions of records.
+command). Tables and figures are pure functions of records.
+
+A store named ``P`` (default ``runs/records.jsonl``) is the file ``P`` together with the shard
+folder ``P.d/``, in the manner of ``sources.list`` and ``sources.list.d``. Every process appends
+only to its own shard, ``P.d/HOST-PID.jsonl``, so writers never share a file: nothing they write
+can interleave, on one machine or on many over a network filesystem (where ``O_APPEND`` is not
+atomic and advisory locks are not dependable). The file ``P`` itself is only ever written whole
+(a report's ``records.jsonl``, an exported store). Readers merge ``P`` and every shard, in time
+order. A writer killed mid-line leaves a torn last line in its own shard: readers skip it and say
+how many they skipped, and the next writer of that shard starts a fresh line.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
 from avsbench_kit.errors import UserError
 
 DEFAULT_STORE = Path("runs") / "records.jsonl"
+SHARD_SUFFIX = ".d"
+
+
+class TornRecordsWarning(UserWarning):
+    """Lines of a record store that are not whole JSON records (a writer was killed mid-line)."""
 
 
 def default_store() -> Path:
     return Path(os.environ.get("AVSKIT_RESULTS", DEFAULT_STORE))
+
+
+def shard_folder(path: Path) -> Path:
+    """The folder of the store's per-writer shards: ``runs/records.jsonl`` -> ``runs/records.jsonl.d``."""
+    return path.with_name(path.name + SHARD_SUFFIX)
+
+
+def own_shard(path: Path) -> Path:
+    """This process's shard of the store ``path``: one writer per file, on any machine."""
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname()) or "host"
+    return shard_folder(path) / f"{host}-{os.getpid()}.jsonl"
 
 
 def make_record(kind: str, model: str, spec: dict, metric: str, value: Any, unit: str, provenance: dict, **extra: Any) -> dict:
@@ -27,41 +53,75 @@ def make_record(kind: str, model: str, spec: dict, metric: str, value: Any, unit
 
 
 def append_records(records: Iterable[dict], path: Path | None = None) -> Path:
+    """Append ``records`` to the store ``path`` (through this process's shard); returns the store's path."""
     path = Path(path) if path is not None else default_store()
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+    if path.is_dir():
+        raise UserError(f"record store {path} is a folder; give a file name such as runs/records.jsonl")
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode("utf-8")
+    shard = own_shard(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+b") as f:
-            f.seek(0, os.SEEK_END)
-            if f.tell():
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":  # a writer killed mid-line: start a fresh line
-                    lines = "\n" + lines
-            f.write(lines.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
+        shard.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(shard, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                lines = b"\n" + lines  # an earlier process with this pid was killed mid-line: start afresh
+            view = memoryview(lines)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise UserError(f"cannot append records to {path}: {exc.strerror}") from None
     return path
 
 
+def _read_lines(file: Path) -> tuple[list[dict], int]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read the record store {file}: {getattr(exc, 'strerror', None) or exc}") from None
+    records, torn = [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            torn += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            torn += 1
+    return records, torn
+
+
 def load_records(path: Path | None = None) -> list[dict]:
+    """Every record of the store ``path`` (the file and its shards), oldest first.
+
+    Torn lines (a writer killed mid-line) are skipped, with one TornRecordsWarning saying how many.
+    """
     path = Path(path) if path is not None else default_store()
-    if not path.exists():
-        return []
     if path.is_dir():
         raise UserError(f"record store {path} is a folder; give a file such as runs/records.jsonl")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the record store {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    records = []
-    for line in text.splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a killed writer
-    return records
+    files = [path] if path.exists() else []
+    shards = shard_folder(path)
+    if shards.is_dir():
+        files += sorted(shards.glob("*.jsonl"))
+    records: list[dict] = []
+    torn = 0
+    for file in files:
+        found, skipped = _read_lines(file)
+        records += found
+        torn += skipped
+    if torn:
+        warnings.warn(f"record store {path}: skipped {torn} torn line{'s' if torn != 1 else ''} "
+                      "(a writer was killed mid-line); every whole record was read", TornRecordsWarning, stacklevel=2)
+    # each file is in its writer's order; across writers, the time each record was made decides
+    # (a stable sort: records of the same second keep their file order)
+    return sorted(records, key=lambda r: str(r.get("provenance", {}).get("time", "")) if isinstance(r.get("provenance"), dict) else "")
 
 
 def ensure_writable_folder(folder: Path, option: str, what: str) -> None:

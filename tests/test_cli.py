@@ -9,6 +9,8 @@ import pytest
 
 from helpers import run
 
+from avsbench_kit.results import load_records
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -107,7 +109,7 @@ def test_profile_json_schema_and_record(capsys, tmp_path):
     store = tmp_path / "records.jsonl"
     trace = tmp_path / "trace.json"
     code, out, err = run(capsys, "profile", "avesformer-r18", "avsbench-r50", "--size", "64", "--warmup", "1", "--iters", "3",
-                         "--channels-last", "--results", str(store), "--trace", str(trace), "--json")
+                         "--channels-last", "--results", str(store), "--trace", str(trace), "--plot", str(tmp_path / "lat.png"), "--json")
     assert code == 0, err
     report = json.loads(out)
     assert {"results", "env", "peak_gflops"} <= set(report)
@@ -118,6 +120,7 @@ def test_profile_json_schema_and_record(capsys, tmp_path):
     for r in results:
         assert {"model", "spec", "latency_ms", "ratio", "params", "flops", "gflops_per_s", "utilization", "coverage", "modules"} <= set(r)
         assert set(r["latency_ms"]) == {"median", "mean", "iqr", "p90", "n"} and r["latency_ms"]["n"] == 3
+        assert len(r["samples_ms"]) == 3 and sorted(r["samples_ms"])[1] == pytest.approx(r["latency_ms"]["median"], abs=1e-3)
         assert r["flops"] > 0 and 0 < r["utilization"]
     assert results[0]["ratio"] == 1.0
     eager = results[0]
@@ -126,10 +129,15 @@ def test_profile_json_schema_and_record(capsys, tmp_path):
     assert all({"name", "latency_ms", "share", "params", "flops"} <= set(m) for m in eager["modules"])
     fast = results[1]
     assert fast["max_abs_diff"] < 1e-3 and fast["modules"] == [] and fast["speedup_vs_eager"] > 0
-    records = [json.loads(line) for line in store.read_text().splitlines()]
+    records = load_records(store)
     assert len(records) == 4 and records[0]["metric"] == "latency_ms" and records[0]["provenance"]["path"] == "eager"
     assert records[1]["provenance"]["threads"] == report["env"]["threads"]
     assert json.loads(trace.read_text())["traceEvents"]
+    assert all(len(r["samples_ms"]) == 3 for r in records)  # every timed round is kept in the store
+    from PIL import Image
+
+    plot = Image.open(tmp_path / "lat.png")
+    assert report["plot"] == str(tmp_path / "lat.png") and plot.format == "PNG" and plot.size[1] > 300
 
 
 def build_model_parts(name):
@@ -150,6 +158,8 @@ def build_model_parts(name):
         (["--iters", "1"], "--iters must be at least 2"),
         (["--trace", "/nonexistent-avskit-dir/trace.json"], "--trace: directory /nonexistent-avskit-dir does not exist"),
         (["--results", "/proc/records.jsonl"], "--results: cannot write /proc/records.jsonl"),
+        (["--plot", "lat.txt"], "--plot lat.txt: give a file ending in .png, .svg or .pdf"),
+        (["--plot", "/nonexistent-avskit-dir/lat.png"], "--plot: directory /nonexistent-avskit-dir does not exist"),
     ],
 )
 def test_profile_bad_input(capsys, args, message):

@@ -61,8 +61,25 @@ def test_user_image_and_audio(capsys, tmp_path):
     assert "frame.png" in json.loads(out)["input"]
 
 
+@pytest.mark.parametrize("given,expected", [
+    ("image", ("frame.png", "the default synthetic sound")),
+    ("audio", ("the default synthetic S4 frame", "first 0.96 s of")),
+])
+def test_one_half_given_the_other_is_the_default(capsys, tmp_path, given, expected):
+    image = tmp_path / "frame.png"
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
+    wav = tmp_path / "clip.wav"
+    soundfile.write(wav, (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32), 16000)
+    args = ["--image", str(image)] if given == "image" else ["--audio", str(wav)]
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", *args, "--out", str(tmp_path / "figs"))
+    assert code == 0, err
+    said = " ".join(out.split())
+    assert all(part in said for part in expected)  # the console names the input used
+    provenance = json.loads(Image.open(tmp_path / "figs" / "fig8_fusion_maps.png").info["Description"])
+    assert all(part in provenance["input"] for part in expected)  # and so does each figure
+
+
 @pytest.mark.parametrize("case,message", [
-    ("image-only", "--image and --audio go together"),
     ("bad-image", "is not a readable image"),
     ("missing-audio", "--audio: no such file"),
     ("bad-audio", "is not a readable sound file"),
@@ -73,8 +90,7 @@ def test_bad_inputs(capsys, tmp_path, case, message):
     Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
     wav = tmp_path / "clip.wav"
     soundfile.write(wav, np.zeros(16000, dtype=np.float32), 16000)
-    args = {"image-only": ["--image", str(image)],
-            "bad-image": ["--image", str(tmp_path / "clip.wav"), "--audio", str(wav)],
+    args = {"bad-image": ["--image", str(tmp_path / "clip.wav"), "--audio", str(wav)],
             "missing-audio": ["--image", str(image), "--audio", str(tmp_path / "nope.wav")],
             "bad-audio": ["--image", str(image), "--audio", str(image)],
             "short-audio": ["--image", str(image), "--audio", str(_short(tmp_path))]}[case]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from avsbench_kit import UserError, build_model
+from avsbench_kit.results import load_records
 from avsbench_kit.engine import (SyntheticFrames, TrainConfig, dice_loss, evaluate, iou_loss, load_checkpoint,
                                  save_checkpoint, segmentation_loss, train, trainable_state)
 
@@ -43,13 +44,15 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     ckpt = tmp_path / "run" / "last.pt"
     with pytest.raises(KeyboardInterrupt):
         small_run(tmp_path, 4, ckpt, kill_at=3)  # killed during step 3: the step-2 checkpoint stays
-    assert torch.load(ckpt, weights_only=False)["step"] == 2
+    assert torch.load(ckpt, weights_only=True)["step"] == 2
     resumed, r2 = small_run(tmp_path, 4, ckpt)
     assert r2["steps"] == 4 and r1["loss"] == pytest.approx(r2["loss"], rel=1e-5)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     assert not list(ckpt.parent.glob(".*partial"))  # written atomically
-    assert "audio_backbone.features.0.weight" in torch.load(ckpt, weights_only=False)["model"]  # random VGGish kept
+    saved = torch.load(ckpt, weights_only=True)
+    assert not any(k.startswith("audio_backbone.") for k in saved["model"])  # frozen: rebuilt from the seed
+    assert "optimizer" not in saved and saved["frozen"]["parameters"] == 72_141_184  # a finished run keeps weights only
 
 
 def test_training_changes_only_trainable_weights(tmp_path):
@@ -88,7 +91,7 @@ def test_train_and_eval_commands(capsys, tmp_path):
     import cli
 
     args = ["avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--results", str(tmp_path / "r.jsonl")]
-    code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--out", str(tmp_path / "run"), "--json"])
+    code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--seed", "3", "--out", str(tmp_path / "run"), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -100,8 +103,8 @@ def test_train_and_eval_commands(capsys, tmp_path):
     code = cli.main(["eval", *args, "--json"])
     captured = capsys.readouterr()
     assert code == 0 and json.loads(captured.out)["initial_weights"] and "initial (untrained) weights" in captured.err
-    records = (tmp_path / "r.jsonl").read_text().splitlines()
-    assert len(records) == 6 and json.loads(records[0])["provenance"]["data"] == "synthetic:s4"
+    records = load_records(tmp_path / "r.jsonl")
+    assert len(records) == 6 and records[0]["provenance"]["data"] == "synthetic:s4"
 
 
 @pytest.mark.parametrize("args,message", [
@@ -141,3 +144,70 @@ def test_pretrained_vggish_is_not_stored(tmp_path):
     assert not any(k.startswith("audio_backbone.") for k in state)
     save_checkpoint(tmp_path / "c.pt", {"model": state})
     load_checkpoint(tmp_path / "c.pt", build_model("avesformer-r18", vggish_weights=str(path)))
+
+
+def test_frozen_audio_features_are_served_from_one_pass():
+    from avsbench_kit.engine import FrozenAudioFeatures
+
+    model = build_model("avesformer-r18")
+    data = SyntheticFrames("s4", "train", videos=10, size=64)
+    features = FrozenAudioFeatures.of(model, data, chunk=3)
+    image, audio, _ = (t for t in __import__("avsbench_kit.engine", fromlist=["collate"]).collate([data[4], data[1]]))
+    with torch.inference_mode():
+        direct = model(image, audio)
+        with features.serving():
+            features.keys = [4, 1]
+            served = model(image, audio)
+            features.keys = None
+            unkeyed = model(image, audio)  # no keys: the backbone runs as usual
+        after = model(image, audio)
+    torch.testing.assert_close(served, direct, rtol=1e-5, atol=1e-5)
+    assert torch.equal(unkeyed, direct) and torch.equal(after, direct)
+    assert "forward" not in vars(model.audio_backbone)  # the patch is gone
+
+
+def _train(capsys, tmp_path, *extra):
+    import cli
+
+    code = cli.main(["train", "avesformer-r18", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2",
+                     "--out", str(tmp_path / "ck"), "--results", str(tmp_path / "r.jsonl"), *extra])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("second,differs", [
+    (["--audio-blind"], "audio_blind: False there, True here"),
+    (["--steps", "4"], "steps: 2 there, 4 here"),
+    (["--data", "synthetic:ms3"], "subset: 's4' there, 'ms3' here"),
+])
+def test_resume_never_mixes_runs(capsys, tmp_path, second, differs):
+    code, err = _train(capsys, tmp_path)
+    assert code == 0, err
+    before = (tmp_path / "ck" / "last.pt").read_bytes()
+    code, err = _train(capsys, tmp_path, *second)
+    assert code == 2 and "belongs to another run" in err and differs in err and "--restart" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "ck" / "last.pt").read_bytes() == before  # the first run's checkpoint is untouched
+    code, err = _train(capsys, tmp_path, *second, "--restart")
+    assert code == 0, err
+
+
+def test_the_same_run_resumes_and_eval_refuses_another_model(capsys, tmp_path):
+    import cli
+
+    assert _train(capsys, tmp_path)[0] == 0
+    code, err = _train(capsys, tmp_path)  # the same command again: finished, nothing to redo
+    assert code == 0 and "belongs to another run" not in err
+    code = cli.main(["eval", "avesformer-r18", "--set", "stages=TTT", "--size", "64", "--videos", "8",
+                     "--checkpoint", str(tmp_path / "ck" / "last.pt"), "--results", str(tmp_path / "r.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 2 and "was trained as avesformer-r18, not avesformer-r18[stages=TTT]" in err
+
+
+def test_frozen_weights_that_differ_are_refused(tmp_path):
+    model, _ = small_run(tmp_path, 2)
+    ckpt = tmp_path / "run" / "last.pt"
+    state = torch.load(ckpt, weights_only=True)
+    state["frozen"]["sha256"] = "0" * 64
+    torch.save(state, ckpt)
+    with pytest.raises(UserError, match="frozen weights rebuilt here differ"):
+        load_checkpoint(ckpt, model)

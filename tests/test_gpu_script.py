@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from avsbench_kit.results import load_records
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -20,8 +22,8 @@ def test_gpu_bench_quick_on_cpu(tmp_path):
     table = (tmp_path / "gpu-bench.md").read_text()
     assert "| avesformer-r18 | eager |" in table and "| avesformer-r18 | bf16 |" in table
     assert "reported" in table
-    records = (tmp_path / "records.jsonl").read_text().splitlines()
-    assert len(records) == 4 and all(json.loads(line)["provenance"]["device"] == "cpu" for line in records)
+    records = load_records(tmp_path / "records.jsonl")
+    assert len(records) == 4 and all(r["provenance"]["device"] == "cpu" for r in records)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal only happens where there is no CUDA device")

@@ -11,7 +11,7 @@ from avsbench_kit.nn.attention import MultiHeadAttention
 from avsbench_kit.profiling.breakdown import module_breakdown, module_tree
 from avsbench_kit.profiling.flops import count_flops
 from avsbench_kit.profiling.timing import LatencyStats, interleaved_latency
-from avsbench_kit.results import append_records, load_records
+from avsbench_kit.results import TornRecordsWarning, append_records, load_records, own_shard
 
 
 class Wrap(nn.Module):
@@ -102,11 +102,25 @@ def test_breakdown_covers_the_forward():
 def test_records_append_and_survive_a_torn_line(tmp_path):
     store = tmp_path / "records.jsonl"
     append_records([{"a": 1}], store)
-    with open(store, "a") as f:
-        f.write('{"torn": ')  # a writer killed mid-line
+    shard = own_shard(store)
+    with open(shard, "a") as f:
+        f.write('{"torn": ')  # this process's writer killed mid-line
     append_records([{"b": 2}], store)
-    assert load_records(store) == [{"a": 1}, {"b": 2}]
-    assert json.loads(store.read_text().splitlines()[0]) == {"a": 1}
+    with pytest.warns(TornRecordsWarning, match="skipped 1 torn line"):
+        assert load_records(store) == [{"a": 1}, {"b": 2}]
+    lines = shard.read_text().splitlines()
+    assert json.loads(lines[0]) == {"a": 1} and lines[1] == '{"torn": ' and json.loads(lines[2]) == {"b": 2}
+    assert not store.exists()  # the file itself is only written whole (a report, an export)
+
+
+def test_store_file_and_shards_merge_in_time_order(tmp_path):
+    store = tmp_path / "records.jsonl"
+    store.write_text(json.dumps({"n": 1, "provenance": {"time": "2026-01-01T00:00:00+00:00"}}) + "\n")
+    (tmp_path / "records.jsonl.d").mkdir()
+    (tmp_path / "records.jsonl.d" / "other-1.jsonl").write_text(
+        json.dumps({"n": 3, "provenance": {"time": "2026-01-03T00:00:00+00:00"}}) + "\n")
+    append_records([{"n": 2, "provenance": {"time": "2026-01-02T00:00:00+00:00"}}], store)
+    assert [r["n"] for r in load_records(store)] == [1, 2, 3]
 
 
 def test_container_parts_are_timed_through_their_members():

@@ -143,6 +143,11 @@ class AVSBenchFrames(torch.utils.data.Dataset):
         audio = self._audio(ref)[ref.audio_index].unsqueeze(0)
         return image, audio, mask, {"video": ref.video, "frame": ref.index}
 
+    def audio(self, n: int) -> Tensor:
+        """Frame ``n``'s log-mel example ``[1, 96, 64]`` alone (no image or mask read)."""
+        ref = self.frames[n]
+        return self._audio(ref)[ref.audio_index].unsqueeze(0)
+
     def _audio(self, ref: FrameRef) -> Tensor:
         key = ref.log_mel if ref.log_mel is not None and ref.log_mel.is_file() else ref.wav
         if key not in self._audio_cache:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -25,22 +25,29 @@ class LatencyStats:
     iqr: float
     p90: float
     n: int
+    samples: tuple[float, ...] = field(default=(), repr=False, compare=False)  # every timed round, in order
 
     @classmethod
     def from_samples(cls, samples_ms: list[float]) -> "LatencyStats":
         if len(samples_ms) < 2:
             value = samples_ms[0]
-            return cls(value, value, 0.0, value, len(samples_ms))
+            return cls(value, value, 0.0, value, len(samples_ms), tuple(samples_ms))
         q1, _, q3 = statistics.quantiles(samples_ms, n=4, method="inclusive")
         p90 = statistics.quantiles(samples_ms, n=10, method="inclusive")[-1]
-        return cls(statistics.median(samples_ms), statistics.fmean(samples_ms), q3 - q1, p90, len(samples_ms))
+        return cls(statistics.median(samples_ms), statistics.fmean(samples_ms), q3 - q1, p90, len(samples_ms), tuple(samples_ms))
 
     @property
     def noisy(self) -> bool:
         return self.median > 0 and self.iqr / self.median > NOISY_IQR
 
     def to_dict(self) -> dict:
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        """The summary (median, mean, IQR, p90, n); the rounds themselves are :meth:`samples_ms`."""
+        return {"median": round(self.median, 4), "mean": round(self.mean, 4), "iqr": round(self.iqr, 4),
+                "p90": round(self.p90, 4), "n": self.n}
+
+    def samples_ms(self) -> list[float]:
+        """Every timed round's milliseconds, in the order they ran (4 decimals): what a plot shows."""
+        return [round(v, 4) for v in self.samples]
 
 
 def time_once(fn: Callable[[], object], device: torch.device) -> float:
