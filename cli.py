@@ -99,9 +99,9 @@ def params(
         avskit params avesformer-r50 --set qg=qg --json
     """
     from analyses.zoo import parameter_report
-    from avsbench_kit.spec import make_spec, parse_set_options
+    from avsbench_kit.spec import parse_set_options, spec_from_text
 
-    spec = make_spec(model, parse_set_options(set_))
+    spec = spec_from_text(model, parse_set_options(set_))
     with err.status(f"counting parameters of {escape(spec.label)} (one forward and backward pass)..."):
         report = parameter_report(spec, size)
     if json_out:
@@ -116,7 +116,10 @@ def params(
     table.add_row("total", f"{report['declared']:,}", f"{report['live']:,}", f"{report['trainable']:,}", style="bold")
     out.print(table)
     rep = report["reported"]
-    out.print(f"reported ({rep['source']}): {rep['params_m']}M" if rep else "reported: the paper gives no figure for this variant")
+    if spec.family == "foreign":
+        out.print(f"reference {escape(spec.label)}, source sha256 {spec.sha256[:16]}...", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"reported ({rep['source']}): {rep['params_m']}M" if rep else "reported: the paper gives no figure for this variant")
     if "released" in report:
         r = report["released"]
         unused = ", ".join(f"{k} {v:,}" for k, v in r["unused"].items())
@@ -303,29 +306,36 @@ def dissipation(
 
         avskit dissipation avesformer-r18 --image frame.png
     """
-    from analyses.dissipation import draw_figures, load_sample, site_table
+    from analyses.dissipation import draw_figures, draw_sites, load_sample, probe_sites
+    from avsbench_kit.results import ensure_writable_folder
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
     sample = load_sample(image, audio)
+    if out_dir:
+        ensure_writable_folder(Path(out_dir), "--out", "figures")  # before the work, not after it
     with err.status(f"capturing the attention of {escape(spec.label)}...") as status:
-        sites = site_table(spec, sample)
-        figures = draw_figures(spec, sample, Path(out_dir), progress=lambda m: status.update(escape(m))) if out_dir else []
-    report = {"model": spec.label, "input": sample.description, "sites": sites, "figures": figures}
+        sites, used = probe_sites(spec, sample)
+        figures = []
+        if out_dir:
+            figures = draw_sites(spec, sites, used, Path(out_dir))
+            if spec.family != "foreign":  # figures 4a, 7, 8, 9 compare AVESFormer's own variants
+                figures += draw_figures(spec, sample, Path(out_dir), progress=lambda m: status.update(escape(m)))
+    report = {"model": spec.label, "spec": spec.to_dict(), "input": used, "sites": sites, "figures": figures}
     if json_out:
         _print_json(report)
         return
     table = Table(title=f"attention sites of {escape(spec.label)}")
     table.add_column("site", no_wrap=True)
-    for col in ("kind", "queries", "keys", "entropy", "diversity", "dissipated"):
+    for col in ("call", "kind", "queries", "keys", "entropy", "diversity", "dissipated"):
         table.add_column(col, justify="left" if col in ("kind", "dissipated") else "right")
     for row in sites:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(escape(row["site"]), row["kind"], str(row["n_queries"]), str(row["n_keys"]), fmt(row["entropy_norm"]),
+        table.add_row(escape(row["site"]), str(row["call"]), row["kind"], str(row["n_queries"]), str(row["n_keys"]), fmt(row["entropy_norm"]),
                       fmt(row["row_diversity"]), f"[bold red]yes[/]: {escape(row['reason'])}" if row["dissipated"] else "no")
     out.print(table)
     flagged = sum(row["dissipated"] for row in sites)
-    out.print(f"{flagged} of {len(sites)} attention calls dissipated; input: {escape(sample.description)}", highlight=False, soft_wrap=True)
+    out.print(f"{flagged} of {len(sites)} attention calls dissipated; input: {escape(used)}", highlight=False, soft_wrap=True)
     for path in figures:
         out.print(f"wrote {escape(path)}", highlight=False, soft_wrap=True)
 
@@ -382,7 +392,7 @@ ResultsOption = Annotated[Optional[str], typer.Option(metavar="PATH", help="Reco
 
 # --quick: sized so the whole command (data, training, evaluation) takes at most 5 minutes on a
 # quiet 2-core CPU (docs/training.md has the measured times, J and the GEMM probe beside them)
-QUICK = {"size": 64, "videos": 3000, "steps": 300, "lr": 2e-4, "test_videos": 150, "checkpoint_every": 150}
+QUICK = {"size": 64, "videos": 3000, "steps": 400, "lr": 2e-4, "test_videos": 150, "checkpoint_every": 200}
 QUICK_HELP = (f"A CPU-sized run: {QUICK['size']}x{QUICK['size']} frames, {QUICK['videos']} synthetic videos, {QUICK['steps']} steps "
               f"of 8 at lr {QUICK['lr']:g}, tested on {QUICK['test_videos']} videos (under 5 minutes on 2 quiet cores).")
 
@@ -443,7 +453,7 @@ def train_command(
     The paper's recipe: AdamW, polynomial decay, VGGish frozen, horizontal flips, IoU + Dice (+ 0.1
     auxiliary) losses, cross-entropy on AVSS. Checkpoints (trainable weights and optimizer only; the
     frozen VGGish is rebuilt from its file or the seed) are written atomically every 50 steps (--quick:
-    every 150). The same command in the same --out folder resumes where it stopped; a checkpoint made
+    every 200). The same command in the same --out folder resumes where it stopped; a checkpoint made
     by another run (other model, data, steps, batch, lr, seed, --audio-blind, size) is refused with
     what differs: use another --out, or --restart.
 
@@ -538,6 +548,20 @@ def eval_command(
               highlight=False, soft_wrap=True)
 
 
+def _split_models(text: str) -> list[str]:
+    """``a,b[k=v,w=x],c`` -> ``["a", "b[k=v,w=x]", "c"]``: commas inside brackets belong to a label."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return parts + [current]
+
+
 @app.command()
 def compare(
     fusion: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the decoder's fusion: names, comma-separated or repeated, or 'all'.")] = None,
@@ -545,7 +569,8 @@ def compare(
     stages: Annotated[Optional[list[str]], typer.Option(metavar="PATTERNS", help="Sweep the decoder stages (CTT, TTT, TCT, TTC, ...) or 'all'.")] = None,
     queries: Annotated[Optional[list[str]], typer.Option(metavar="COUNTS", help="Sweep the number of queries (e.g. 8,16,32) or 'all' (8..256).")] = None,
     backbone: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the visual backbone (r18, r50) or 'all'.")] = None,
-    base: Annotated[str, typer.Option(help="The model every variant derives from (a zoo name or a label); it anchors the latency runs.")] = "avesformer-r50",
+    models: Annotated[Optional[list[str]], typer.Option(metavar="MODELS", help="Instead of an axis: these models (zoo names, labels or references FILE.py:factory) against the base.")] = None,
+    base: Annotated[str, typer.Option(help="The model every variant derives from (a zoo name, a label, or a reference FILE.py:factory with --models); it anchors the latency runs.")] = "avesformer-r50",
     train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train and evaluate each variant: synthetic:s4|ms3|avss or an AVSBench root (with --subset).")] = None,
     subset: SubsetOption = None,
     steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
@@ -579,17 +604,29 @@ def compare(
         avskit compare --qg qg,pqg --base avsegformer-r50
 
         avskit compare --backbone r18 --base avesformer-r50 --train synthetic:s4 --steps 300
+
+        avskit compare --base examples/tiny_avs.py:build --models avesformer-r18,avsegformer-r50
     """
     from analyses.compare import MeasureOptions, environment_for, measure, summary, variants
     from avsbench_kit.results import default_store, load_records
     from avsbench_kit.spec import spec_from_text
 
-    given = {axis: values for axis, values in (("fusion", fusion), ("qg", qg), ("stages", stages), ("queries", queries), ("backbone", backbone)) if values}
+    given = {axis: values for axis, values in (("fusion", fusion), ("qg", qg), ("stages", stages), ("queries", queries),
+                                               ("backbone", backbone), ("models", models)) if values}
     if len(given) != 1:
-        raise UserError("give exactly one axis to sweep: --fusion, --qg, --stages, --queries or --backbone (e.g. --fusion all)")
+        raise UserError("give exactly one axis to sweep (--fusion, --qg, --stages, --queries or --backbone, e.g. --fusion all), "
+                        "or --models with a list of models")
     (axis, values), = given.items()
     base_spec = spec_from_text(base)
-    specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
+    if axis == "models":
+        names = [v.strip() for text in values for v in _split_models(text) if v.strip()]
+        specs = list(dict.fromkeys([base_spec, *(spec_from_text(name) for name in names)]))
+    elif base_spec.family == "foreign":
+        raise UserError(f"--{axis} sweeps a zoo model's spec; {base_spec.label} is a reference: compare it with --models instead")
+    else:
+        specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
+    if train and any(s.family == "foreign" for s in specs):
+        raise UserError("--train trains zoo models only; a referenced model is measured without it")
     opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
                           steps=steps, train_size=train_size)
     opts.check()
@@ -602,7 +639,8 @@ def compare(
     if json_out:
         _print_json(report)
         return
-    table = Table(title=f"{axis} sweep of {escape(base_spec.label)} ({device}, {size}x{size}, batch 1)")
+    title = f"models against {escape(base_spec.label)}" if axis == "models" else f"{axis} sweep of {escape(base_spec.label)}"
+    table = Table(title=f"{title} ({device}, {size}x{size}, batch 1)")
     columns = ["variant", "declared", "live", "latency ms", "IQR", "vs base", "GFLOP", "dissipated", "paper ms"]
     if train:
         columns += ["J", "F"]

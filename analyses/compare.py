@@ -31,7 +31,8 @@ from avsbench_kit import ModelSpec, UserError, build_from_spec
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
-from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
+from avsbench_kit.foreign import as_input_device, model_inputs
+from avsbench_kit.profiling.params import count_parameters
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
@@ -186,7 +187,8 @@ def _params(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
 
 
 def _flops(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
-    flops = count_flops(build_from_spec(spec), synthetic_inputs(1, opts.size))
+    model = build_from_spec(spec)
+    flops = count_flops(model, model_inputs(model, 1, opts.size))
     return make_record("flops", spec.label, spec.to_dict(), "flops", flops.total, "FLOP", {**env, "size": opts.size},
                        uncounted_ops=flops.uncounted, convention=CONVENTION)
 
@@ -214,22 +216,22 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
     if not pending:
         return
     timed = list(dict.fromkeys([anchor, *pending]))
-    image, audio = (t.to(device) for t in synthetic_inputs(1, opts.size))
-    models = []
+    models, inputs = [], []
     with torch.inference_mode():
         for spec in timed:
             say(f"latency: building {spec.label}")
             models.append(build_from_spec(spec).to(device))
+            inputs.append(as_input_device(model_inputs(models[-1], 1, opts.size), device))
         say(f"latency: {len(timed)} models interleaved, {opts.warmup} warm-up + {opts.iters} rounds at {opts.size}x{opts.size}")
-        stats = interleaved_latency([lambda m=m: m(image, audio) for m in models], device, opts.warmup, opts.iters,
+        stats = interleaved_latency([lambda m=m, a=a: m(*a) for m, a in zip(models, inputs)], device, opts.warmup, opts.iters,
                                     on_iteration=lambda i: say(f"latency: round {i}/{opts.iters}"))
         run = uuid.uuid4().hex[:12]
         new = []
-        for spec, model, stat in zip(timed, models, stats):  # the anchor is recorded again: its row of this run
+        for spec, model, args, stat in zip(timed, models, inputs, stats):  # the anchor is recorded again: its row of this run
             modules, coverage = [], None
             if opts.breakdown_iters > 0:  # scaling runs skip it: they only need the end-to-end time
                 say(f"latency: per-part breakdown of {spec.label}")
-                parts = module_breakdown(model, lambda m=model: m(image, audio), device, depth=1, iters=opts.breakdown_iters, warmup=1)
+                parts = module_breakdown(model, lambda m=model, a=args: m(*a), device, depth=1, iters=opts.breakdown_iters, warmup=1)
                 modules = [{"name": row.name, "depth": row.depth, "latency_ms": round(row.latency_ms, 4),
                             "share": round(row.latency_ms / parts.forward_ms, 4)} for row in parts.rows]
                 coverage = round(parts.coverage, 4)

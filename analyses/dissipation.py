@@ -94,17 +94,59 @@ def _read_sound(audio_path: str) -> torch.Tensor:
 
 
 def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
+    """Every attention call of one forward of ``spec`` on ``sample`` (a foreign model whose factory
+    gave its own ``example_inputs`` runs on those, at the sample's size)."""
     model = build_from_spec(spec)
+    own = getattr(model, "custom_inputs", False)
+    inputs = model.example_inputs(1, sample.image.shape[-1]) if own else (sample.image, sample.audio)
     with torch.inference_mode(), capture_attention(model) as recorder:
-        model(sample.image, sample.audio)
+        model(*inputs)
+    recorder.input_description = f"the factory's example_inputs(1, {sample.image.shape[-1]})" if own else sample.description
     return recorder
 
 
+def sites_heatmap(sites: list[dict[str, Any]], title: str):
+    """The site-by-metric grid (seaborn): normalised entropy and row diversity per attention call,
+    dissipated calls in red with their reason."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import seaborn as sns
+
+    rows = [f"{s['site'] or '(top level)'} #{s.get('call', 0)} ({s['kind']}, {s['n_queries']}x{s['n_keys']})" for s in sites]
+    grid = pd.DataFrame({"normalised entropy": [s["entropy_norm"] for s in sites],
+                         "row diversity": [s["row_diversity"] for s in sites]}, index=rows, dtype=float)
+    fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.28 * max(1, len(rows))))
+    if rows:
+        sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
+                    cbar_kws={"label": "0 = collapsed, 1 = spread / diverse"}, linewidths=0.5, linecolor="white")
+        ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=7)
+        for tick, s in zip(ax.yaxis.get_major_ticks(), sites):
+            tick.label1.set_color("tab:red" if s["dissipated"] else "black")
+        ax.tick_params(axis="x", labelsize=8)
+    else:
+        ax.text(0.5, 0.5, "no attention call recorded", ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_axis_off()
+    flagged = sum(bool(s["dissipated"]) for s in sites)
+    ax.set_title(f"{title}\n{flagged} of {len(sites)} attention calls dissipated (red); blank: not defined (one key or one query)",
+                 fontsize=9)
+    return fig
+
+
 def site_table(spec: ModelSpec, sample: Sample) -> list[dict[str, Any]]:
-    """One row per attention call: site, kind, n_queries, n_keys, entropy_norm, row_diversity, dissipated, reason."""
-    table = capture(spec, sample).summary()
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    """One row per attention call: site, call, kind, n_queries, n_keys, entropy_norm, row_diversity, dissipated, reason."""
+    return probe_sites(spec, sample)[0]
+
+
+def probe_sites(spec: ModelSpec, sample: Sample) -> tuple[list[dict[str, Any]], str]:
+    """The site table and, in words, the input the probed forward ran on."""
+    recorder = capture(spec, sample)
+    table = recorder.summary()
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             for row in table.to_dict(orient="records")]
+    return rows, recorder.input_description
 
 
 # ---- maps ---------------------------------------------------------------------------------------
@@ -186,6 +228,17 @@ def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None
     return {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
             "weights": "pretrained" if base.vggish_weights and base.backbone_weights else "random (untrained)",
             "fig4a": fig4a, "fig8": fig8, "fig9": fig9, "fig7": fig7}
+
+
+def draw_sites(spec, sites: list[dict[str, Any]], input_description: str, out: Path) -> list[str]:
+    """The site-by-metric heatmap of one probed forward (any model, foreign ones included)."""
+    env = environment(torch.device("cpu"))
+    provenance = {"tool": "avskit", "base_model": spec.label, "input": input_description, "commit": env["commit"],
+                  "torch": env["torch"], "spec": spec.to_dict()}
+    if spec.family != "foreign":
+        provenance["weights"] = "pretrained" if spec.vggish_weights and spec.backbone_weights else "random (untrained)"
+    fig = sites_heatmap(sites, f"Attention sites of {spec.label}")
+    return save_figure(fig, out / "attention_sites", provenance)
 
 
 def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[[str], None] | None = None) -> list[str]:

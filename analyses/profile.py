@@ -20,7 +20,7 @@ from avsbench_kit import ModelSpec, UserError, build_from_spec
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
-from avsbench_kit.profiling.params import synthetic_inputs
+from avsbench_kit.foreign import as_input_device, model_inputs, spec_from_dict
 from avsbench_kit.profiling.peak import peak_matmul_gflops
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.results import append_records, default_store, make_record
@@ -105,7 +105,7 @@ def _inductor_freezing(enabled: bool):
         inductor_config.freezing = previous
 
 
-def _speed_path_runner(spec: ModelSpec, eager: torch.nn.Module, image: torch.Tensor, audio: torch.Tensor,
+def _speed_path_runner(spec: ModelSpec, eager: torch.nn.Module, image: torch.Tensor, *rest: Any,
                        opts: ProfileOptions, device: torch.device) -> Runner:
     started = time.perf_counter()
     with torch.inference_mode(False):  # a real copy of the weights, not inference tensors
@@ -113,7 +113,7 @@ def _speed_path_runner(spec: ModelSpec, eager: torch.nn.Module, image: torch.Ten
     x = image
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
-        x = image.contiguous(memory_format=torch.channels_last)
+        x = image.contiguous(memory_format=torch.channels_last) if image.dim() == 4 else image
     if opts.compile:
         model = torch.compile(model)
     autocast = opts.dtype != "fp32"
@@ -121,7 +121,7 @@ def _speed_path_runner(spec: ModelSpec, eager: torch.nn.Module, image: torch.Ten
 
     def forward() -> torch.Tensor:
         with torch.autocast(device.type, dtype=dtype, enabled=autocast, cache_enabled=not opts.cuda_graphs):
-            return model(x, audio)
+            return model(x, *rest)
 
     with _inductor_freezing(opts.compile and device.type == "cpu"):
         forward()  # compiles now, not inside the timed rounds
@@ -181,18 +181,19 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
     device = torch.device(opts.device)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    image, audio = (t.to(device) for t in synthetic_inputs(opts.batch, opts.size))
     runners: list[Runner] = []
     flops: dict[ModelSpec, Any] = {}
+    inputs: dict[ModelSpec, tuple] = {}
     with torch.inference_mode():
         for spec in specs:
             say(f"building {spec.label}")
             model = build_from_spec(spec).to(device)
-            reference = model(image, audio)
-            runners.append(Runner(spec, "eager", lambda m=model: m(image, audio), model))
+            args = inputs[spec] = as_input_device(model_inputs(model, opts.batch, opts.size), device)
+            reference = model(*args)
+            runners.append(Runner(spec, "eager", lambda m=model, a=args: m(*a), model))
             if opts.speed_path:
                 say(f"preparing {spec.label} ({opts.speed_path})")
-                fast = _speed_path_runner(spec, model, image, audio, opts, device)
+                fast = _speed_path_runner(spec, model, *args, opts=opts, device=device)
                 fast.max_abs_diff = float((fast.call().float() - reference.float()).abs().max())
                 runners.append(fast)
         say(f"timing {len(runners)} candidates interleaved: {opts.warmup} warm-up + {opts.iters} rounds")
@@ -211,7 +212,7 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
     for spec in specs:
         say(f"counting FLOPs of {spec.label}")
         eager = next(r.model for r in runners if r.spec == spec and r.path == "eager")
-        flops[spec] = count_flops(eager, (image, audio))
+        flops[spec] = count_flops(eager, inputs[spec])
     env = environment(device)
     env.update({"dtype": opts.dtype, "batch": opts.batch, "size": opts.size, "warmup": opts.warmup, "iters": opts.iters,
                 "command": command_line()})
@@ -313,7 +314,6 @@ def _record(result: dict, env: dict) -> dict:
 def profile_markdown(reports: list[dict[str, Any]]) -> str:
     """Markdown tables of profile reports (a pure function of them), with the paper's latency beside ours."""
     from avsbench_kit.reported import reported_for
-    from avsbench_kit.spec import ModelSpec
 
     lines = ["# Latency measured with avskit profile", ""]
     if reports:
@@ -329,7 +329,7 @@ def profile_markdown(reports: list[dict[str, Any]]) -> str:
         peaks = ", ".join(f"{dt} {p['peak']:.0f}" for dt, p in report["peaks"].items())
         lines += [f"## {title}: dtype {dtype} (peak GEMM GFLOP/s: {peaks})", "", header, "|" + "---|" * 11]
         for r in report["results"]:
-            rep = reported_for(ModelSpec(**r["spec"]))
+            rep = reported_for(spec_from_dict(r["spec"]))
             lat = r["latency_ms"]
             cells = [r["model"], r["path"], f"{lat['median']:.2f}", f"{lat['iqr']:.2f}", f"{lat['p90']:.2f}", f"{r['ratio']:.2f}",
                      f"{r['speedup_vs_eager']:.2f}x" if "speedup_vs_eager" in r else "",

@@ -54,7 +54,7 @@ def parameter_report(spec: ModelSpec, size: int = 224, model: torch.nn.Module | 
         "reported": {"params_m": rep.params_m, "source": f"paper {rep.source}"} if rep and rep.params_m else None,
         "modules": counts.parts,
     }
-    if spec.name in RELEASED and not spec.changes():
+    if spec.family != "foreign" and spec.name in RELEASED and not spec.changes():
         released = RELEASED[spec.name]
         report["released"] = {
             "declared": released["declared"],

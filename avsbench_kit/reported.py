@@ -38,6 +38,8 @@ def _architecture(spec: ModelSpec) -> ModelSpec:
 
 def reported_for(spec: ModelSpec) -> Reported | None:
     """The paper's figures for this exact architecture (weights aside), if it reports any."""
+    if spec.family == "foreign":
+        return None
     arch = _architecture(spec)
     for entry in REPORTED:
         if _architecture(make_spec(entry.model, dict(entry.overrides))) == arch:

@@ -147,12 +147,17 @@ def make_spec(name: str, overrides: dict[str, Any] | None = None) -> ModelSpec:
     return spec
 
 
-def spec_from_text(text: str, overrides: dict[str, Any] | None = None) -> ModelSpec:
-    """A spec from a model name or a label such as ``avesformer-r50[stages=TTT,queries=64]``.
+def spec_from_text(text: str, overrides: dict[str, Any] | None = None):
+    """A spec from a model name, a label such as ``avesformer-r50[stages=TTT,queries=64]``, or a
+    model reference ``path/to/file.py:factory[k=v]`` / ``package.module:factory`` (a ForeignSpec).
 
     ``overrides`` (from ``--set``) apply on top of those in the label. This is the inverse of
     :attr:`ModelSpec.label`, so what a table prints can be pasted back on the command line.
     """
+    from avsbench_kit.foreign import is_reference, parse_reference
+
+    if is_reference(text):  # path/to/file.py:factory or package.module:factory
+        return parse_reference(text, overrides)
     match = re.fullmatch(r"\s*([^\[\]\s]+)\s*(?:\[(.*)\])?\s*", text)
     if not match:
         raise UserError(f"{text!r} is not a model name or a label like avesformer-r50[stages=TTT,queries=64]")

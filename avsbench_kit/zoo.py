@@ -15,7 +15,12 @@ def list_models() -> list[str]:
 
 
 def build_from_spec(spec: ModelSpec) -> AVSModel:
-    model = FAMILIES.get(spec.family)(spec)
+    if spec.family == "foreign":  # a researcher's own model, from an import reference
+        from avsbench_kit.foreign import build_foreign
+
+        model = build_foreign(spec)
+    else:
+        model = FAMILIES.get(spec.family)(spec)
     model.spec = spec
     name_attention_sites(model)
     return model.eval()

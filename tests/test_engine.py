@@ -204,8 +204,8 @@ def test_the_same_run_resumes_and_eval_refuses_another_model(capsys, tmp_path):
 
 
 def test_frozen_weights_that_differ_are_refused(tmp_path):
-    model, _ = small_run(tmp_path, 2)
     ckpt = tmp_path / "run" / "last.pt"
+    model, _ = small_run(tmp_path, 2, ckpt)
     state = torch.load(ckpt, weights_only=True)
     state["frozen"]["sha256"] = "0" * 64
     torch.save(state, ckpt)

@@ -14,7 +14,7 @@ def test_bf16_autocast_path_is_close_to_eager():
     image, audio = torch.randn(1, 3, 64, 64), torch.randn(1, 1, 96, 64)
     with torch.inference_mode():
         reference = model(image, audio)
-        runner = _speed_path_runner(model.spec, model, image, audio, ProfileOptions(dtype="bf16", size=64), torch.device("cpu"))
+        runner = _speed_path_runner(model.spec, model, image, audio, opts=ProfileOptions(dtype="bf16", size=64), device=torch.device("cpu"))
         out = runner.call()
     assert runner.path == "bf16"
     assert out.dtype == torch.bfloat16

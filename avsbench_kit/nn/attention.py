@@ -48,6 +48,19 @@ def inside_primitive() -> bool:
     return _inside_primitive > 0
 
 
+class own_weights:
+    """Marks weights a part computes and reports itself (deformable sampling weights, the
+    probabilities computed beside SDPA): a probe's softmax interception does not count them again."""
+
+    def __enter__(self) -> None:
+        global _inside_primitive
+        _inside_primitive += 1
+
+    def __exit__(self, *exc) -> None:
+        global _inside_primitive
+        _inside_primitive -= 1
+
+
 def attention_probabilities(q: Tensor, k: Tensor, kind: Kind = "softmax", scale: float | None = None) -> Tensor:
     """Explicit attention probabilities ``[..., Lq, Lk]`` for queries ``[..., Lq, d]``, keys ``[..., Lk, d]``."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
@@ -75,7 +88,9 @@ def attend(q: Tensor, k: Tensor, v: Tensor, kind: Kind = "softmax", scale: float
         finally:
             _inside_primitive -= 1
         if _observers:
-            notify(site, record_as or kind, attention_probabilities(q, k, kind, scale))
+            with own_weights():
+                probs = attention_probabilities(q, k, kind, scale)
+            notify(site, record_as or kind, probs)
         return out
     probs = attention_probabilities(q, k, kind, scale)
     if _observers:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avsbench_kit.nn.attention import notify, observing
+from avsbench_kit.nn.attention import notify, observing, own_weights
 
 
 def deformable_sample(value: Tensor, shapes: list[tuple[int, int]], locations: Tensor, weights: Tensor) -> Tensor:
@@ -91,7 +91,8 @@ class MultiScaleDeformableAttention(nn.Module):
         v = self.value_proj(value).view(b, value.shape[1], self.heads, -1)
         offsets = self.sampling_offsets(query).view(b, lq, self.heads, self.levels, self.points, 2)
         weights = self.attention_weights(query).view(b, lq, self.heads, self.levels * self.points)
-        weights = weights.softmax(-1)
+        with own_weights():  # reported below as "deformable", not again as a softmax-op
+            weights = weights.softmax(-1)
         if observing():  # a distribution over levels x points sampled locations, per query and head
             notify(self.site, "deformable", weights.transpose(1, 2))
         weights = weights.view(b, lq, self.heads, self.levels, self.points)

@@ -9,7 +9,12 @@ the block runs:
 - every ``nn.MultiheadAttention`` of the model (``mha``): a forward hook recomputes the weights
   from the module's inputs and parameters (masks included) without touching its output;
 - every ``F.scaled_dot_product_attention`` call made by other code (``sdpa``): a
-  ``TorchFunctionMode`` lets the call run unchanged and recomputes the probabilities beside it.
+  ``TorchFunctionMode`` lets the call run unchanged and recomputes the probabilities beside it;
+- every hand-written attention (``softmax-op``): the same mode records each softmax
+  (``torch.softmax``, ``Tensor.softmax``, ``F.softmax``) over the last dimension of a tensor of
+  rank 3 or more, at the innermost module running it; ``n_keys`` is the softmax dimension and
+  ``n_queries`` the one before. Softmaxes the sites above already report (the primitive's,
+  deformable sampling weights, inside ``nn.MultiheadAttention``) are not counted twice.
 
 Outputs under the probe are bit-identical to outputs without it, and with no probe active
 nothing is hooked and nothing recorded. Metrics are computed on the full weights at capture time;
@@ -45,12 +50,14 @@ class AttentionRecord:
     weights: Tensor  # [B, heads or 1, rows, n_keys] on the CPU, float32
     reduced: str = ""  # "", "head-mean", or "head-mean, every k-th query"
     query_stride: int = 1
+    call: int = 0  # the how-many-th call at this site in the captured run (0 = first)
 
 
 @dataclass
 class AttentionRecorder:
     max_elements: int = MAX_ELEMENTS
     records: list[AttentionRecord] = field(default_factory=list)
+    input_description: str = ""  # what the captured forward ran on, in words (set by the caller)
 
     def add(self, site: str, kind: str, weights: Tensor) -> None:
         w = weights.detach().float()
@@ -62,7 +69,8 @@ class AttentionRecorder:
         if kept.numel() > self.max_elements:
             stride = math.ceil(kept.numel() / self.max_elements)
             kept, reduced = kept[:, :, ::stride], f"head-mean, every {stride}th query"
-        self.records.append(AttentionRecord(site, kind, b, h, lq, lk, metrics, kept.cpu().clone(), reduced, stride))
+        call = sum(1 for r in self.records if r.site == site and r.kind == kind)
+        self.records.append(AttentionRecord(site, kind, b, h, lq, lk, metrics, kept.cpu().clone(), reduced, stride, call))
 
     def find(self, site: str | None = None, kind: str | None = None) -> list[AttentionRecord]:
         return [r for r in self.records if (site is None or r.site == site) and (kind is None or r.kind == kind)]
@@ -71,9 +79,9 @@ class AttentionRecorder:
         """One row per recorded call: site, kind, n_queries, n_keys, entropy_norm, row_diversity, dissipated, ..."""
         import pandas as pd
 
-        rows = [{"site": r.site, "kind": r.kind, "batch": r.batch, "heads": r.heads, "n_queries": r.n_queries,
+        rows = [{"site": r.site, "call": r.call, "kind": r.kind, "batch": r.batch, "heads": r.heads, "n_queries": r.n_queries,
                  "n_keys": r.n_keys, **r.metrics.to_dict()} for r in self.records]
-        columns = ["site", "kind", "batch", "heads", "n_queries", "n_keys", "entropy_norm", "row_diversity", "dissipated", "reason"]
+        columns = ["site", "call", "kind", "batch", "heads", "n_queries", "n_keys", "entropy_norm", "row_diversity", "dissipated", "reason"]
         return pd.DataFrame(rows, columns=columns)
 
 
@@ -98,8 +106,17 @@ def _as_4d(p: Tensor) -> Tensor:
     return p.flatten(0, -4) if p.dim() > 4 else p
 
 
+SOFTMAXES = (torch.softmax, torch.Tensor.softmax, F.softmax, torch.nn.functional.softmax, torch.special.softmax)
+
+
+def _softmax_dim(args: tuple, kwargs: dict) -> int | None:
+    dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+    return dim if isinstance(dim, int) else None
+
+
 class _SDPAInterceptor(TorchFunctionMode):
-    """Records foreign ``F.scaled_dot_product_attention`` calls; the call itself runs unchanged."""
+    """Records foreign ``F.scaled_dot_product_attention`` calls and hand-written softmax attention;
+    every call itself runs unchanged, so outputs stay bit-identical."""
 
     def __init__(self, recorder: AttentionRecorder, where: list[str], skip_sites: set[str]):
         super().__init__()
@@ -109,8 +126,14 @@ class _SDPAInterceptor(TorchFunctionMode):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         site = self.where[-1] if self.where else ""
-        # our primitive reports its own calls; nn.MultiheadAttention is recorded by its hook
-        if func is F.scaled_dot_product_attention and not primitive.inside_primitive() and site not in self.skip_sites:
+        if primitive.inside_primitive() or site in self.skip_sites:
+            return out  # our primitive reports its own calls; nn.MultiheadAttention is recorded by its hook
+        if func in SOFTMAXES and isinstance(out, Tensor) and out.dim() >= 3 and self.where:
+            dim = _softmax_dim(args, kwargs)
+            if dim is not None and dim % out.dim() == out.dim() - 1:
+                self.recorder.add(site, "softmax-op", _as_4d(out.detach()))
+            return out
+        if func is F.scaled_dot_product_attention:
             names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
             bound = dict(zip(names, args)) | kwargs
             probs = sdpa_probabilities(bound["query"], bound["key"], bound.get("attn_mask"), bound.get("is_causal", False),
@@ -163,8 +186,10 @@ def _mha_weights(module: nn.MultiheadAttention, args: tuple, kwargs: dict) -> Te
 @contextlib.contextmanager
 def capture_attention(model: nn.Module, max_elements: int = MAX_ELEMENTS):
     """Record every attention call of ``model`` while the block runs; yields the recorder."""
+    from avsbench_kit.foreign import public_path
+
     recorder = AttentionRecorder(max_elements)
-    names = {module: name for name, module in model.named_modules()}
+    names = {module: public_path(model, name) for name, module in model.named_modules()}
     where: list[str] = []
     handles = []
 
@@ -175,7 +200,9 @@ def capture_attention(model: nn.Module, max_elements: int = MAX_ELEMENTS):
         where.pop()
 
     def mha_hook(module, args, kwargs, output):
-        recorder.add(names[module], "mha", _mha_weights(module, args, kwargs))
+        with primitive.own_weights():  # the recomputation's softmax is this site's, already recorded
+            weights = _mha_weights(module, args, kwargs)
+        recorder.add(names[module], "mha", weights)
 
     for module in names:
         handles.append(module.register_forward_pre_hook(enter))

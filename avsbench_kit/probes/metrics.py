@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 DIVERSITY_THRESHOLD = 0.01  # below 1% mean total variation the queries attend alike
-SOFTMAX_KINDS = {"softmax", "sdpa", "mha", "cha"}
+SOFTMAX_KINDS = {"softmax", "sdpa", "mha", "cha", "softmax-op"}
 NORMALISED_KINDS = SOFTMAX_KINDS | {"deformable"}
 
 

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from avsbench_kit.foreign import public_path
 from avsbench_kit.profiling.timing import time_once
 
 
@@ -65,7 +66,7 @@ def _children(path: str, module: nn.Module):
 def group_members(model: nn.Module) -> dict[str, list[str]]:
     """Group name -> module paths matching the model's ``breakdown_groups`` patterns."""
     groups = getattr(model, "breakdown_groups", {})
-    paths = [name for name, _ in model.named_modules() if name]
+    paths = [public_path(model, name) for name, _ in model.named_modules() if public_path(model, name)]
     members = {}
     for group, patterns in groups.items():
         matched = [p for p in paths if any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
@@ -125,7 +126,7 @@ def module_breakdown(
     """
     tree = module_tree(model, depth)
     groups = group_members(model)
-    modules = dict(model.named_modules())
+    modules = {public_path(model, name): m for name, m in model.named_modules()}
     # a container (ModuleList) is never called itself: its time is the sum of its members'
     members_of = {path: [p for p, _ in _children(path, m)] if _is_container(m) else [path] for path, m, _ in tree}
     hooked = {p for paths in members_of.values() for p in paths} | {p for ms in groups.values() for p in ms}

@@ -64,7 +64,9 @@ def count_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> FlopCount
             return FlopCount(None, note="fvcore is not installed: FLOPs not counted")
         analysis = FlopCountAnalysis(model, inputs).set_op_handle(**EXTRA_HANDLES)
         analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False).tracer_warnings("none")
-        by_module = {name: int(v) for name, v in analysis.by_module().items()}
+        from avsbench_kit.foreign import public_path
+
+        by_module = {public_path(model, name): int(v) for name, v in analysis.by_module().items()}
         by_operator = {name: int(v) for name, v in analysis.by_operator().items()}
         uncounted = dict(Counter(analysis.unsupported_ops()))
     return FlopCount(int(analysis.total()), by_module, by_operator, uncounted)

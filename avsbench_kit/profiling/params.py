@@ -28,7 +28,7 @@ def synthetic_inputs(batch: int = 1, size: int = 224, seed: int = 0) -> tuple[to
     return torch.randn(batch, 3, size, size, generator=gen), torch.randn(batch, 1, 96, 64, generator=gen)
 
 
-def live_parameter_ids(model: nn.Module, image: torch.Tensor, audio: torch.Tensor) -> set[int]:
+def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
     """ids of the parameters the model's output depends on, found by one forward and backward pass."""
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
@@ -38,7 +38,7 @@ def live_parameter_ids(model: nn.Module, image: torch.Tensor, audio: torch.Tenso
         for p in params:
             p.requires_grad_(True)
         with torch.enable_grad():
-            out = model(image, audio)
+            out = model(*inputs)
             grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
     finally:
         for p, flag in zip(params, flags):
@@ -48,12 +48,13 @@ def live_parameter_ids(model: nn.Module, image: torch.Tensor, audio: torch.Tenso
 
 
 def count_parameters(model: nn.Module, size: int = 224) -> ParameterCounts:
-    """Counts for a zoo model (``model.parts`` names its top-level parts)."""
-    image, audio = synthetic_inputs(1, size)
-    live = live_parameter_ids(model, image, audio)
+    """Counts for a model (``model.parts`` names its top-level parts; otherwise its children)."""
+    from avsbench_kit.foreign import model_inputs
+
+    live = live_parameter_ids(model, *model_inputs(model, 1, size))
     parts: dict[str, dict[str, int]] = {}
     seen: set[int] = set()
-    for name in getattr(model, "parts", ()):
+    for name in getattr(model, "parts", ()) or tuple(n for n, _ in model.named_children()):
         parts[name] = _tally(getattr(model, name).parameters(), live, seen)
     rest = _tally(model.parameters(), live, seen)
     if rest["declared"]:
