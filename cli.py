@@ -332,12 +332,21 @@ def dissipation(
     for row in sites:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         table.add_row(escape(row["site"]), str(row["call"]), row["kind"], str(row["n_queries"]), str(row["n_keys"]), fmt(row["entropy_norm"]),
-                      fmt(row["row_diversity"]), f"[bold red]yes[/]: {escape(row['reason'])}" if row["dissipated"] else "no")
+                      fmt(row["row_diversity"]), f"[bold red]yes[/] ({_short_reason(row['reason'])})" if row["dissipated"] else "no")
     out.print(table)
     flagged = sum(row["dissipated"] for row in sites)
     out.print(f"{flagged} of {len(sites)} attention calls dissipated; input: {escape(used)}", highlight=False, soft_wrap=True)
     for path in figures:
         out.print(f"wrote {escape(path)}", highlight=False, soft_wrap=True)
+
+
+def _short_reason(reason: str) -> str:
+    """The console's few words for a dissipation verdict (--json keeps the full sentence)."""
+    if "single key" in reason:
+        return "1 key"
+    if "row diversity" in reason:
+        return "rows alike"
+    return reason
 
 
 @app.command()

@@ -118,9 +118,12 @@ def sites_heatmap(sites: list[dict[str, Any]], title: str):
     rows = [f"{s['site'] or '(top level)'} #{s.get('call', 0)} ({s['kind']}, {s['n_queries']}x{s['n_keys']})" for s in sites]
     grid = pd.DataFrame({"normalised entropy": [s["entropy_norm"] for s in sites],
                          "row diversity": [s["row_diversity"] for s in sites]}, index=rows, dtype=float)
-    fig, ax = plt.subplots(figsize=(9.5, 1.6 + 0.28 * max(1, len(rows))))
+    label_inches = 0.065 * max((len(r) for r in rows), default=10)  # room for the longest site name
+    # the colour bar gets an axes of its own, so tight_layout leaves room for long site names
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(5.5 + label_inches, 1.6 + 0.28 * max(1, len(rows))),
+                                  gridspec_kw={"width_ratios": (14, 1)}, dpi=110)  # laid out at the dpi it is saved at
     if rows:
-        sns.heatmap(grid, ax=ax, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
+        sns.heatmap(grid, ax=ax, cbar_ax=bar, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
                     cbar_kws={"label": "0 = collapsed, 1 = spread / diverse"}, linewidths=0.5, linecolor="white")
         ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=7)
         for tick, s in zip(ax.yaxis.get_major_ticks(), sites):
@@ -129,6 +132,7 @@ def sites_heatmap(sites: list[dict[str, Any]], title: str):
     else:
         ax.text(0.5, 0.5, "no attention call recorded", ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_axis_off()
+        bar.set_axis_off()
     flagged = sum(bool(s["dissipated"]) for s in sites)
     ax.set_title(f"{title}\n{flagged} of {len(sites)} attention calls dissipated (red); blank: not defined (one key or one query)",
                  fontsize=9)

@@ -229,7 +229,7 @@ def latency_distributions(panels: list[tuple[str, list[dict[str, Any]]]], title:
     plt = _pyplot()
     panels = [(t, c) for t, c in panels if c] or [("no latency records yet", [])]
     heights = [max(1, len(c)) * 0.45 + 0.9 for _, c in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.8), gridspec_kw={"height_ratios": heights},
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.8), gridspec_kw={"height_ratios": heights}, dpi=110,
                              squeeze=False)
     state = np.random.get_state()  # seaborn's strip jitter draws from numpy's global generator
     np.random.seed(0)
