@@ -326,9 +326,9 @@ def dissipation(
         _print_json(report)
         return
     table = Table(title=f"attention sites of {escape(spec.label)}")
-    table.add_column("site", no_wrap=True)
+    table.add_column("site", overflow="fold")
     for col in ("call", "kind", "queries", "keys", "entropy", "diversity", "dissipated"):
-        table.add_column(col, justify="left" if col in ("kind", "dissipated") else "right")
+        table.add_column(col, justify="left" if col in ("kind", "dissipated") else "right", no_wrap=True)
     for row in sites:
         fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
         table.add_row(escape(row["site"]), str(row["call"]), row["kind"], str(row["n_queries"]), str(row["n_keys"]), fmt(row["entropy_norm"]),

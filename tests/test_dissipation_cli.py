@@ -41,8 +41,8 @@ def test_figures_are_written_with_provenance(capsys, tmp_path):
     code, out, err = run(capsys, "dissipation", "avesformer-r18", "--out", str(tmp_path / "figs"))
     assert code == 0, err
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    assert names == sorted(f"{stem}.{ext}" for stem in ("fig4a_query_attention", "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries")
-                           for ext in ("png", "svg"))
+    assert names == sorted(f"{stem}.{ext}" for stem in ("attention_sites", "fig4a_query_attention", "fig7_decoder_layers",
+                                                        "fig8_fusion_maps", "fig9_pqg_queries") for ext in ("png", "svg"))
     png = Image.open(tmp_path / "figs" / "fig8_fusion_maps.png")
     provenance = json.loads(png.info["Description"])
     assert provenance["weights"] == "random (untrained)" and provenance["base_model"] == "avesformer-r18"

@@ -226,3 +226,23 @@ def test_own_models_softmaxes_are_not_counted_twice():
 def test_a_reference_is_not_a_zoo_name():
     with pytest.raises(UserError, match="unknown model"):
         spec_from_text("avesformer-r99")
+
+
+def test_the_docs_example_model(capsys, tmp_path):
+    """examples/tiny_avs.py, as docs/foreign-models.md runs it."""
+    ref = str(ROOT / "examples" / "tiny_avs.py") + ":build"
+    code, out, err = run(capsys, "params", ref, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["modules"]["event_head"] == {"declared": 650, "live": 0, "trainable": 650}
+    code, out, err = run(capsys, "profile", "avesformer-r18", ref + "[dim=32]", "--size", "64", "--iters", "2", "--warmup", "0",
+                         "--depth", "1", "--results", str(tmp_path / "r.jsonl"), "--json")
+    assert code == 0, err
+    assert json.loads(out)["results"][1]["spec"]["kwargs"] == {"dim": 32}
+    code, out, err = run(capsys, "dissipation", ref, "--out", str(tmp_path / "figs"), "--json")
+    assert code == 0, err
+    sites = json.loads(out)["sites"]
+    assert [(s["site"], s["n_keys"], s["dissipated"]) for s in sites] == [("audio_queries", 1, True), ("query_to_image", 49, False)]
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["attention_sites.png", "attention_sites.svg"]
+    code, out, err = run(capsys, "dissipation", ref.replace(":build", ":build_with_features"), "--json")
+    assert code == 0 and json.loads(out)["input"] == "the factory's example_inputs(1, 224)"
