@@ -226,12 +226,14 @@ class FrozenAudioFeatures:
 
 
 def capture_mask_feature(model: nn.Module) -> tuple[dict, Callable[[], None]]:
-    """Hook the mask head's ``out_conv`` to get the mask feature for the auxiliary loss, without changing forward."""
+    """Hook the mask head to get the mask feature for the auxiliary loss, without changing forward:
+    the audio mixer's output where there is one (AVSegFormer's head returns the gated map), else ``out_conv``'s."""
     store: dict[str, Tensor] = {}
     head = getattr(model, "mask_head", None)
     if head is None or not hasattr(head, "out_conv"):
         return store, lambda: None
-    handle = head.out_conv.register_forward_hook(lambda module, args, output: store.__setitem__("mask_feature", output))
+    source = head.mixer if getattr(head, "mixer", None) is not None else head.out_conv
+    handle = source.register_forward_hook(lambda module, args, output: store.__setitem__("mask_feature", output))
     return store, handle.remove
 
 

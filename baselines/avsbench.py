@@ -41,7 +41,9 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(dim, dim, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        # the release's first ReLU is in place, so its skip connection adds relu(x), not x
+        x = F.relu(x)
+        return x + self.conv2(F.relu(self.conv1(x)))
 
 
 class FeatureFusionBlock(nn.Module):

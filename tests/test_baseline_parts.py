@@ -60,3 +60,35 @@ def test_bias_query_generator_is_repeated_audio_plus_bias():
     bqg = BiasQueryGenerator(8, queries=5)
     audio = torch.randn(2, 1, 8)
     torch.testing.assert_close(bqg(audio), audio.expand(2, 5, 8) + bqg.bias.weight)
+
+
+def test_avsegformer_gates_the_mask_feature_before_the_query_maps():
+    """REFERENCE.md (corrected): mask_feature = CHA(mask_feature, audio) first; einsum, MLP and residual use the gated map."""
+    from avsbench_kit.models.mask_head import MaskHead
+    from baselines.channel_attention import ChannelAttentionMixer
+
+    torch.manual_seed(0)
+    head = MaskHead(256, queries=5, classes=1, mixer=ChannelAttentionMixer(256)).eval()
+    s4, d8 = torch.randn(1, 256, 16, 16), torch.randn(1, 256, 8, 8)
+    queries, audio = torch.randn(1, 5, 256), torch.randn(1, 1, 256)
+    with torch.no_grad():
+        gated = head.mixer(head.mask_feature(s4, d8), audio)
+        expected = head.classifier(gated + head.query_mlp(torch.einsum("bqc,bchw->bqhw", queries, gated)))
+        ungated = head.mask_feature(s4, d8)
+        old_order = head.classifier(head.mixer(ungated + head.query_mlp(torch.einsum("bqc,bchw->bqhw", queries, ungated)), audio))
+        out = head(s4, d8, queries, audio)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    assert (out - old_order).abs().max() > 1e-3  # the order matters, and this is the release's
+
+
+def test_avsbench_residual_unit_adds_relu_of_its_input():
+    """REFERENCE.md (corrected): the release's first ReLU is in place, so the skip adds relu(x)."""
+    from baselines.avsbench import ResidualConvUnit
+
+    unit = ResidualConvUnit(8)
+    for conv in (unit.conv1, unit.conv2):
+        torch.nn.init.zeros_(conv.weight)
+        torch.nn.init.zeros_(conv.bias)
+    x = torch.randn(1, 8, 4, 4)
+    torch.testing.assert_close(unit(x), torch.relu(x))
+    assert (x < 0).any()  # so relu(x) != x here

@@ -23,8 +23,10 @@ class InputProjection(nn.Module):
 class MaskHead(nn.Module):
     """Stride-4 mask feature, N_q query maps, query MLP, optional audio mixer, upsampling classifier.
 
-    mask_feature = out_conv(lateral(stride-4 level) + upsample(decoded stride-8 level)); the N_q
-    maps ``einsum(queries, mask_feature)`` pass a 1x1-conv MLP N_q -> 2048 -> 2048 -> C and are added
+    mask_feature = out_conv(lateral(stride-4 level) + upsample(decoded stride-8 level)), gated by
+    the audio mixer when there is one (AVSegFormer's release gates it here, before the query maps:
+    the einsum, the MLP and the residual all use the gated map); the N_q maps
+    ``einsum(queries, mask_feature)`` pass a 1x1-conv MLP N_q -> 2048 -> 2048 -> C and are added
     back; the classifier is 3x3 conv C->128, x4 bilinear, 3x3 conv 128->32, ReLU, 1x1 conv -> classes.
     """
 
@@ -52,8 +54,7 @@ class MaskHead(nn.Module):
 
     def forward(self, stride4: Tensor, decoded8: Tensor, queries: Tensor, audio: Tensor | None = None) -> Tensor:
         feature = self.mask_feature(stride4, decoded8)
-        maps = torch.einsum("bqc,bchw->bqhw", queries, feature)
-        x = feature + self.query_mlp(maps)
         if self.mixer is not None:
-            x = self.mixer(x, audio)
-        return self.classifier(x)
+            feature = self.mixer(feature, audio)
+        maps = torch.einsum("bqc,bchw->bqhw", queries, feature)
+        return self.classifier(feature + self.query_mlp(maps))
