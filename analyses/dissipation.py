@@ -345,7 +345,8 @@ def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("
     shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
     footer = " | ".join(f"{k}: {v}" for k, v in shown.items())
     fig.text(0.01, 0.005, footer, fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.92))
+    height = fig.get_size_inches()[1]  # margins in inches, not fractions, once a figure is tall
+    fig.tight_layout(rect=(0, min(0.04, 0.3 / height), 1, 1 - min(0.08, 0.6 / height)))
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     description = json.dumps(provenance, sort_keys=True)

@@ -238,7 +238,9 @@ def latency_distributions(panels: list[tuple[str, list[dict[str, Any]]]], title:
             _latency_panel(ax, panel_title, candidates, pd, sns)
     finally:
         np.random.set_state(state)
-    fig.suptitle(title, fontsize=11)
+    # the title sits on the first panel: a figure-level title would leave a tall figure's top empty
+    first = axes[0, 0]
+    first.set_title(f"{title}\n\n{first.get_title(loc='left')}", fontsize=9, loc="left")
     return fig
 
 

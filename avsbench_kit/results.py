@@ -124,6 +124,25 @@ def load_records(path: Path | None = None) -> list[dict]:
     return sorted(records, key=lambda r: str(r.get("provenance", {}).get("time", "")) if isinstance(r.get("provenance"), dict) else "")
 
 
+def consolidate(path: Path) -> Path:
+    """Merge the store's shards into the file ``path`` (atomically) and remove them: one file to
+    hand on. Only for a store no other process is writing (a finished run's own output folder)."""
+    path = Path(path)
+    records = load_records(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records), encoding="utf-8")
+        os.replace(tmp, path)
+        shards = shard_folder(path)
+        for shard in sorted(shards.glob("*.jsonl")) if shards.is_dir() else []:
+            shard.unlink()
+        if shards.is_dir() and not any(shards.iterdir()):
+            shards.rmdir()
+    except OSError as exc:
+        raise UserError(f"cannot write the record store {path}: {exc.strerror}") from None
+    return path
+
+
 def ensure_writable_folder(folder: Path, option: str, what: str) -> None:
     """Create ``folder`` and check it can be written, before any long work; UserError if not."""
     try:

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 
 from analyses.profile import ProfileOptions, profile, profile_markdown  # noqa: E402
 from avsbench_kit import make_spec  # noqa: E402
+from avsbench_kit.results import consolidate  # noqa: E402
 from avsbench_kit.spec import ZOO  # noqa: E402
 
 
@@ -75,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             report = profile(specs, opts, out / "records.jsonl")
             report["group"] = group
             reports.append(report)
+    consolidate(out / "records.jsonl")  # one file to carry back (the run's own folder: no other writer)
     (out / "gpu-bench.json").write_text(json.dumps(reports, indent=1))
     (out / "gpu-bench.md").write_text(profile_markdown(reports))
     print(f"[{time.time() - started:6.1f}s] wrote {out}/gpu-bench.md, gpu-bench.json, records.jsonl", flush=True)

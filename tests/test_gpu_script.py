@@ -24,6 +24,8 @@ def test_gpu_bench_quick_on_cpu(tmp_path):
     assert "reported" in table
     records = load_records(tmp_path / "records.jsonl")
     assert len(records) == 4 and all(r["provenance"]["device"] == "cpu" for r in records)
+    assert len((tmp_path / "records.jsonl").read_text().splitlines()) == 4  # one file to carry back, no shards left
+    assert not (tmp_path / "records.jsonl.d").exists()
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal only happens where there is no CUDA device")

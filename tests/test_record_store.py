@@ -46,3 +46,15 @@ def test_a_folder_is_not_a_store(tmp_path):
         append_records([{"a": 1}], tmp_path)
     with pytest.raises(UserError, match="is a folder"):
         load_records(tmp_path)
+
+
+def test_consolidate_merges_the_shards_into_one_file(tmp_path):
+    from avsbench_kit.results import consolidate
+
+    store = tmp_path / "records.jsonl"
+    append_records([{"n": 1, "provenance": {"time": "2026-01-01T00:00:00+00:00"}}], store)
+    (shard_folder(store) / "other-7.jsonl").write_text('{"n": 2, "provenance": {"time": "2026-01-02T00:00:00+00:00"}}\n')
+    before = load_records(store)
+    consolidate(store)
+    assert not shard_folder(store).exists() and len(store.read_text().splitlines()) == 2
+    assert load_records(store) == before
