@@ -138,3 +138,28 @@ def test_unwritable_output_folders(capsys, command):
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("warning:", "note:"))]
     assert code == 2 and len(lines) == 1 and "/proc/avskit-" in lines[0], err
+
+
+class _RunsACommand:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_log_mel_pickle_that_would_run_code_is_refused(tmp_path):
+    import pickle
+
+    from avsbench_kit.data.avsbench import read_log_mel
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(_RunsACommand(marker)))
+    with pytest.raises(UserError, match=r"evil.pkl: refused: it asks for posix.system"):
+        read_log_mel(path)
+    assert not marker.exists()  # nothing in the file ran
+    path.write_bytes(pickle.dumps(torch.randn(5, 1, 96, 64)))  # the released format still reads
+    assert read_log_mel(path).shape == (5, 96, 64)

@@ -23,6 +23,7 @@ Layouts (root = the folder holding the metadata csv):
 from __future__ import annotations
 
 import csv
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,12 +190,49 @@ def read_mask(path: Path, size: int, semantic: bool) -> Tensor:
     return torch.from_numpy(values.astype(np.int64)) if semantic else torch.from_numpy((values > 0).astype(np.float32))
 
 
+def _storage_from_bytes(data: bytes):
+    """A pickled tensor's storage, read as torch.load(weights_only=True) reads it (the pickle's own
+    ``torch.storage._load_from_bytes`` would read it with weights_only=False)."""
+    return torch.load(io.BytesIO(data), weights_only=True)
+
+
+class TensorUnpickler(pickle.Unpickler):
+    """Unpickles tensors and arrays only, as ``torch.load(weights_only=True)`` does: a pickle that
+    asks for any other global (a function to call, a class to build) is refused, so reading a
+    dataset file never runs code."""
+
+    ALLOWED = {
+        ("torch._utils", "_rebuild_tensor_v2"): None,
+        ("torch.storage", "_load_from_bytes"): _storage_from_bytes,
+        ("collections", "OrderedDict"): None,
+        ("numpy", "ndarray"): None,
+        ("numpy", "dtype"): None,
+        ("numpy.core.multiarray", "_reconstruct"): None,
+        ("numpy._core.multiarray", "_reconstruct"): None,
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which is not a tensor or an array")
+        replacement = self.ALLOWED[(module, name)]
+        if replacement is not None:
+            return replacement
+        if module.startswith("numpy"):
+            import importlib
+
+            return getattr(importlib.import_module(module), name)
+        return super().find_class(module, name)
+
+
 def read_log_mel(path: Path) -> Tensor:
-    """The released ``.pkl``: a pickled tensor of log-mel examples ``[n, 1, 96, 64]`` (n = 5 per video)."""
+    """The released ``.pkl``: a pickled tensor of log-mel examples ``[n, 1, 96, 64]`` (n = 5 per video),
+    read with :class:`TensorUnpickler` (tensors and arrays only; nothing in the file can run)."""
     try:
         with open(path, "rb") as f:
-            value = pickle.load(f)  # the dataset's own format; only load files you trust
-    except Exception as exc:  # any unpickling failure is a malformed file
+            value = TensorUnpickler(f).load()
+    except pickle.UnpicklingError as exc:
+        raise UserError(f"{path}: refused: {exc} (only tensors and arrays are read from a log-mel pickle)") from None
+    except Exception as exc:  # any other unpickling failure is a malformed file
         raise UserError(f"{path}: not a readable log-mel pickle ({type(exc).__name__})") from None
     tensor = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value).float()
     if tensor.dim() == 3:
