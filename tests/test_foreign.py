@@ -145,10 +145,11 @@ def test_params_profile_dissipation_as_real_processes(model_file, tmp_path):
 
 def test_zoo_and_reference_interleaved_in_one_run(capsys, model_file, tmp_path):
     code, out, err = run(capsys, "profile", "avesformer-r18", f"{model_file}:build[dim=16]", "--size", "64", "--iters", "3",
-                         "--warmup", "1", "--depth", "1", "--results", str(tmp_path / "r.jsonl"), "--json")
+                         "--warmup", "1", "--depth", "1", "--channels-last", "--results", str(tmp_path / "r.jsonl"), "--json")
     assert code == 0, err
-    zoo, mine = json.loads(out)["results"]
+    zoo, zoo_fast, mine, mine_fast = json.loads(out)["results"]
     assert mine["model"] == f"{model_file}:build[dim=16]" and zoo["ratio"] == 1.0 and mine["ratio"] > 0
+    assert mine_fast["path"] == "channels_last" and mine_fast["max_abs_diff"] < 1e-4  # the speed paths apply too
     assert mine["spec"]["kwargs"] == {"dim": 16}
 
 
