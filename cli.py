@@ -399,11 +399,11 @@ AudioBlind = Annotated[bool, typer.Option("--audio-blind", help="Replace the aud
 ResultsOption = Annotated[Optional[str], typer.Option(metavar="PATH", help="Record store (default: $AVSKIT_RESULTS or runs/records.jsonl).")]
 
 
-# --quick: sized so the whole command (data, training, evaluation) takes at most 5 minutes on a
+# --quick: sized for the whole command (data, training, evaluation) to take at most 5 minutes on a
 # quiet 2-core CPU (docs/training.md has the measured times, J and the GEMM probe beside them)
 QUICK = {"size": 64, "videos": 3000, "steps": 400, "lr": 2e-4, "test_videos": 150, "checkpoint_every": 200}
 QUICK_HELP = (f"A CPU-sized run: {QUICK['size']}x{QUICK['size']} frames, {QUICK['videos']} synthetic videos, {QUICK['steps']} steps "
-              f"of 8 at lr {QUICK['lr']:g}, tested on {QUICK['test_videos']} videos (under 5 minutes on 2 quiet cores).")
+              f"of 8 at lr {QUICK['lr']:g}, tested on {QUICK['test_videos']} videos (about 5 minutes on 2 cores; see docs/training.md).")
 
 
 class _TrainingEta:
@@ -412,12 +412,9 @@ class _TrainingEta:
     AFTER = 5
 
     def __init__(self, bar, task, steps: int):
-        self.bar, self.task, self.steps, self.started, self.first = bar, task, steps, None, None
+        self.bar, self.task, self.steps, self.first = bar, task, steps, None
 
     def plan(self, p: dict) -> None:
-        import time
-
-        self.started = time.perf_counter()
         resume = f"; resuming from {escape(p['checkpoint'])}" if p["resuming"] else ""
         self.bar.console.print(f"plan: {p['steps']} steps of {p['batch']} frames ({p['train_frames']} training frames, "
                                f"{p['size']}x{p['size']}), then {p['test_frames']} test frames; checkpoint every "
