@@ -1,0 +1,31 @@
+"""The rule that makes weights and inputs for comparisons with the released code.
+
+Every tensor is regenerated from its name and shape alone, so the stored test data needs only the
+key names, shapes and the released code's outputs (never its code or its weights):
+``value[i] = scale * sin(0.37 * i + 0.11 * c)`` with ``c`` the sum of the name's character codes.
+The same function made the weights in the scratch run of the released code and makes them here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+DATA = Path(__file__).resolve().parent / "data" / "released"
+
+
+def rule_tensor(name: str, shape, scale: float = 0.05) -> torch.Tensor:
+    count = math.prod(shape)
+    offset = 0.11 * sum(map(ord, name))
+    return (scale * torch.sin(0.37 * torch.arange(count, dtype=torch.float64) + offset)).float().reshape(shape)
+
+
+def rule_state(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    return {name: rule_tensor(name, shape) for name, shape in shapes.items()}
+
+
+def load(name: str) -> dict:
+    return json.loads((DATA / f"{name}.json").read_text())
