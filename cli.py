@@ -471,11 +471,12 @@ def train_command(
 
         avskit train avesformer-r50 --data path/to/Single-source --subset s4 --epochs 30 --batch 16 --lr 5e-4
     """
-    from analyses.training import DataOptions, run_training
+    from analyses.training import DataOptions, run_training, zoo_only
     from avsbench_kit.engine import TrainConfig, training_device
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
+    zoo_only(spec)
     test_videos, checkpoint_every = None, 50
     if quick:
         size, steps, lr, videos = QUICK["size"], steps or QUICK["steps"], lr or QUICK["lr"], max(videos, QUICK["videos"])
@@ -536,10 +537,11 @@ def eval_command(
 
         avskit eval avsegformer-r50 --data path/to/Multi-sources --subset ms3 --json
     """
-    from analyses.training import DataOptions, run_evaluation
+    from analyses.training import DataOptions, run_evaluation, zoo_only
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
+    zoo_only(spec)
     if checkpoint is None:
         err.print("[yellow]note:[/] no --checkpoint: evaluating the initial (untrained) weights", highlight=False)
     with err.status("evaluating...") as status:

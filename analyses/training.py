@@ -54,7 +54,15 @@ class DataOptions:
         return AVSBenchFrames(self.data, subset, split, self.size)
 
 
+def zoo_only(spec) -> None:
+    """train and eval build zoo models (their data, losses and checkpoints assume the zoo's contract)."""
+    if spec.family == "foreign":
+        raise UserError(f"{spec.label}: train and eval take zoo models (a name or a label); "
+                        "a model reference can be measured with params, profile, dissipation and compare")
+
+
 def _classes_for(spec: ModelSpec, subset: str) -> None:
+    zoo_only(spec)
     if subset == "avss" and spec.classes == 1:
         raise UserError("AVSS has 71 classes: add --set classes=71")
     if subset != "avss" and spec.classes != 1:

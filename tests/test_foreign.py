@@ -247,3 +247,10 @@ def test_the_docs_example_model(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["attention_sites.png", "attention_sites.svg"]
     code, out, err = run(capsys, "dissipation", ref.replace(":build", ":build_with_features"), "--json")
     assert code == 0 and json.loads(out)["input"] == "the factory's example_inputs(1, 224)"
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_train_and_eval_refuse_a_reference_in_one_line(capsys, model_file, command):
+    code, out, err = run(capsys, command, f"{model_file}:build", "--size", "64", "--videos", "8")
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert code == 2 and "Traceback" not in err and len(lines) == 1 and "take zoo models" in lines[0]
