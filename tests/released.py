@@ -2,8 +2,10 @@
 
 Every tensor is regenerated from its name and shape alone, so the stored test data needs only the
 key names, shapes and the released code's outputs (never its code or its weights):
-``value[i] = scale * sin(0.37 * i + 0.11 * c)`` with ``c`` the sum of the name's character codes.
-The same function made the weights in the scratch run of the released code and makes them here.
+``value[i] = scale * sin(0.37 * i + 0.11 * c)`` with ``c`` the sum of the name's character codes;
+a 1-D ``*.weight`` (a normalisation's gain) is ``1 + 10 * scale * sin(...)``, so that signals keep
+their size through the layers and a wrong map shows in the outputs. The same function made the
+weights in the scratch run of the released code and makes them here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ def rule_tensor(name: str, shape, scale: float = 0.05) -> torch.Tensor:
 
 
 def rule_state(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return {name: rule_tensor(name, shape) for name, shape in shapes.items()}
+    state = {}
+    for name, shape in shapes.items():
+        gain = len(shape) == 1 and name.endswith(".weight")
+        state[name] = 1 + 10 * rule_tensor(name, shape) if gain else rule_tensor(name, shape)
+    return state
 
 
 def load(name: str) -> dict:

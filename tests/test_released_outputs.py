@@ -2,7 +2,7 @@
 key names, shapes, the released outputs; weights and inputs come from the rule in released.py).
 
 A start on issue #10's exactness bar (max |avskit - released| <= 1e-4): so far AVSegFormer's
-channel-attention mixer; the full released models are still to come.
+channel-attention mixer and its query generator; the full released models are still to come.
 """
 
 import torch
@@ -22,3 +22,21 @@ def test_channel_mixer_equals_the_released_crossmodalmixer():
     expected = torch.tensor(data["output"]).reshape(data["output_shape"])
     assert (out - expected).abs().max() <= 1e-4
     assert expected.abs().max() > 0.1  # a real signal, not a collapsed gate
+
+
+def test_query_generator_equals_the_released_attention_generator():
+    from baselines.query_generators import AttentionQueryGenerator
+    from baselines.released import query_generator_state
+
+    data = load("avsegformer_query_generator")
+    qg = AttentionQueryGenerator(256, 300).eval()
+    mapped = query_generator_state(rule_state(data["keys"]))
+    assert set(mapped) == set(qg.state_dict())  # every parameter mapped, nothing left over
+    qg.load_state_dict(mapped)
+    audio = rule_tensor("input.audio_token", data["inputs"]["input.audio_token"], scale=data["input_scale"])
+    expected = torch.tensor(data["output"]).reshape(10, 256)
+    with torch.no_grad():
+        out = qg(audio)[0, ::30]
+        assert (out - expected).abs().max() <= 1e-4
+        qg.layers[0]["cross_attn"].norm.weight.mul_(-1)  # a wrong map must show: flip one norm
+        assert (qg(audio)[0, ::30] - expected).abs().max() > 1e-3
