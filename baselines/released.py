@@ -4,7 +4,8 @@ The released code stores ``nn.MultiheadAttention`` projections packed (``in_proj
 ``[3C, C]``); avskit's attention keeps ``q_proj``, ``k_proj`` and ``v_proj`` apart. Each function
 here takes a released state dict and returns the part of avskit's state dict it maps, key by key,
 so a mismatch surfaces as a missing or unexpected key, never as a silent reshuffle. So far: the
-query generator (with the head's learnable query); more parts follow (issue #10).
+query generator (with the head's learnable query) and the query decoder; more parts follow
+(issue #10).
 """
 
 from __future__ import annotations
@@ -38,5 +39,20 @@ def query_generator_state(state: dict[str, Tensor], prefix: str = "head.query_ge
             out |= split_packed_attention(state, f"{src}.{attn}", f"{dst}.{attn}.attn")
             out |= {f"{dst}.{attn}.norm.{kind}": state[f"{src}.{norm}.{kind}"] for kind in ("weight", "bias")}
         for released, ours in (("ffn.0", "ffn.net.0"), ("ffn.2", "ffn.net.3"), ("norm3", "ffn.norm")):
+            out |= {f"{dst}.{ours}.{kind}": state[f"{src}.{released}.{kind}"] for kind in ("weight", "bias")}
+    return out
+
+
+def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transformer.decoder.") -> dict[str, Tensor]:
+    """The released ``AVSTransformerDecoder`` (post-norm: norm1 after self-attention, norm2 after
+    cross-attention, linear1/linear2 + norm3 the FFN) -> :class:`baselines.avsegformer.QueryDecoder`."""
+    out: dict[str, Tensor] = {}
+    layers = sorted({int(k[len(prefix):].split(".")[1]) for k in state if k.startswith(f"{prefix}layers.")})
+    for n in layers:
+        src, dst = f"{prefix}layers.{n}", f"layers.{n}"
+        for attn, norm in (("self_attn", "norm1"), ("cross_attn", "norm2")):
+            out |= split_packed_attention(state, f"{src}.{attn}", f"{dst}.{attn}.attn")
+            out |= {f"{dst}.{attn}.norm.{kind}": state[f"{src}.{norm}.{kind}"] for kind in ("weight", "bias")}
+        for released, ours in (("linear1", "ffn.net.0"), ("linear2", "ffn.net.3"), ("norm3", "ffn.norm")):
             out |= {f"{dst}.{ours}.{kind}": state[f"{src}.{released}.{kind}"] for kind in ("weight", "bias")}
     return out

@@ -2,7 +2,7 @@
 key names, shapes, the released outputs; weights and inputs come from the rule in released.py).
 
 A start on issue #10's exactness bar (max |avskit - released| <= 1e-4): so far AVSegFormer's
-channel-attention mixer and its query generator; the full released models are still to come.
+channel-attention mixer, query generator and query decoder; the full released models are still to come.
 """
 
 import torch
@@ -40,3 +40,19 @@ def test_query_generator_equals_the_released_attention_generator():
         assert (out - expected).abs().max() <= 1e-4
         qg.layers[0]["cross_attn"].norm.weight.mul_(-1)  # a wrong map must show: flip one norm
         assert (qg(audio)[0, ::30] - expected).abs().max() > 1e-3
+
+
+def test_query_decoder_equals_the_released_decoder():
+    from baselines.avsegformer import QueryDecoder
+    from baselines.released import query_decoder_state
+
+    data = load("avsegformer_query_decoder")
+    decoder = QueryDecoder(256).eval()
+    mapped = query_decoder_state(rule_state(data["keys"]))
+    assert set(mapped) == set(decoder.state_dict())
+    decoder.load_state_dict(mapped)
+    query, memory = (rule_tensor(name, shape, scale=data["input_scale"]) for name, shape in data["inputs"].items())
+    expected = torch.tensor(data["output"]).reshape(10, 256)
+    with torch.no_grad():
+        out = decoder(query, memory)[0, ::30]
+    assert (out - expected).abs().max() <= 1e-4
