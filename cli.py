@@ -628,6 +628,8 @@ def compare(
     base_spec = spec_from_text(base)
     if axis == "models":
         names = [v.strip() for text in values for v in _split_models(text) if v.strip()]
+        if not names:
+            raise UserError("--models needs at least one model, e.g. --models avesformer-r18,avsegformer-r50")
         specs = list(dict.fromkeys([base_spec, *(spec_from_text(name) for name in names)]))
     elif base_spec.family == "foreign":
         raise UserError(f"--{axis} sweeps a zoo model's spec; {base_spec.label} is a reference: compare it with --models instead")

@@ -26,26 +26,9 @@ def split_packed_attention(state: dict[str, Tensor], src: str, dst: str) -> dict
     return out
 
 
-def query_generator_state(state: dict[str, Tensor], prefix: str = "head.query_generator.",
-                          learnable: str = "head.learnable_query.weight") -> dict[str, Tensor]:
-    """The released ``AttentionGenerator`` (post-norm layers: norm1 after self-attention, norm2
-    after cross-attention, norm3 after the FFN) and the head's learnable query ->
-    :class:`baselines.query_generators.AttentionQueryGenerator`'s state dict."""
-    out = {"query.weight": state[f"{prefix}query.weight"], "learnable_query.weight": state[learnable]}
-    layers = sorted({int(k[len(prefix):].split(".")[1]) for k in state if k.startswith(f"{prefix}layers.")})
-    for n in layers:
-        src, dst = f"{prefix}layers.{n}", f"layers.{n}"
-        for attn, norm in (("self_attn", "norm1"), ("cross_attn", "norm2")):
-            out |= split_packed_attention(state, f"{src}.{attn}", f"{dst}.{attn}.attn")
-            out |= {f"{dst}.{attn}.norm.{kind}": state[f"{src}.{norm}.{kind}"] for kind in ("weight", "bias")}
-        for released, ours in (("ffn.0", "ffn.net.0"), ("ffn.2", "ffn.net.3"), ("norm3", "ffn.norm")):
-            out |= {f"{dst}.{ours}.{kind}": state[f"{src}.{released}.{kind}"] for kind in ("weight", "bias")}
-    return out
-
-
-def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transformer.decoder.") -> dict[str, Tensor]:
-    """The released ``AVSTransformerDecoder`` (post-norm: norm1 after self-attention, norm2 after
-    cross-attention, linear1/linear2 + norm3 the FFN) -> :class:`baselines.avsegformer.QueryDecoder`."""
+def post_norm_layers(state: dict[str, Tensor], prefix: str, ffn: tuple[str, str]) -> dict[str, Tensor]:
+    """Released post-norm layers ``PREFIXlayers.N`` (self-attention + norm1, cross-attention + norm2,
+    a two-linear FFN named ``ffn`` + norm3) -> avskit's ``layers.N.{self_attn,cross_attn,ffn}``."""
     out: dict[str, Tensor] = {}
     layers = sorted({int(k[len(prefix):].split(".")[1]) for k in state if k.startswith(f"{prefix}layers.")})
     for n in layers:
@@ -53,6 +36,19 @@ def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transforme
         for attn, norm in (("self_attn", "norm1"), ("cross_attn", "norm2")):
             out |= split_packed_attention(state, f"{src}.{attn}", f"{dst}.{attn}.attn")
             out |= {f"{dst}.{attn}.norm.{kind}": state[f"{src}.{norm}.{kind}"] for kind in ("weight", "bias")}
-        for released, ours in (("linear1", "ffn.net.0"), ("linear2", "ffn.net.3"), ("norm3", "ffn.norm")):
+        for released, ours in ((ffn[0], "ffn.net.0"), (ffn[1], "ffn.net.3"), ("norm3", "ffn.norm")):
             out |= {f"{dst}.{ours}.{kind}": state[f"{src}.{released}.{kind}"] for kind in ("weight", "bias")}
     return out
+
+
+def query_generator_state(state: dict[str, Tensor], prefix: str = "head.query_generator.",
+                          learnable: str = "head.learnable_query.weight") -> dict[str, Tensor]:
+    """The released ``AttentionGenerator`` (FFN ``ffn.0``/``ffn.2``) and the head's learnable query
+    -> :class:`baselines.query_generators.AttentionQueryGenerator`'s state dict."""
+    out = {"query.weight": state[f"{prefix}query.weight"], "learnable_query.weight": state[learnable]}
+    return out | post_norm_layers(state, prefix, ("ffn.0", "ffn.2"))
+
+
+def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transformer.decoder.") -> dict[str, Tensor]:
+    """The released ``AVSTransformerDecoder`` (FFN ``linear1``/``linear2``) -> :class:`baselines.avsegformer.QueryDecoder`."""
+    return post_norm_layers(state, prefix, ("linear1", "linear2"))

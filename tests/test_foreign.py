@@ -254,3 +254,9 @@ def test_train_and_eval_refuse_a_reference_in_one_line(capsys, model_file, comma
     code, out, err = run(capsys, command, f"{model_file}:build", "--size", "64", "--videos", "8")
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
     assert code == 2 and "Traceback" not in err and len(lines) == 1 and "take zoo models" in lines[0]
+
+
+def test_compare_models_needs_a_model(capsys, tmp_path):
+    code, out, err = run(capsys, "compare", "--models", ",", "--results", str(tmp_path / "r.jsonl"))
+    assert code == 2 and out == "" and "--models needs at least one model" in err
+    assert not (tmp_path / "r.jsonl.d").exists()

@@ -191,8 +191,8 @@ def read_mask(path: Path, size: int, semantic: bool) -> Tensor:
 
 
 def _storage_from_bytes(data: bytes):
-    """A pickled tensor's storage, read as torch.load(weights_only=True) reads it (the pickle's own
-    ``torch.storage._load_from_bytes`` would read it with weights_only=False)."""
+    """A pickled tensor's storage, read with torch.load(weights_only=True), in place of the pickle's
+    own ``torch.storage._load_from_bytes``, which would read it with the unrestricted unpickler."""
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
