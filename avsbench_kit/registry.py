@@ -45,6 +45,8 @@ class Registry(Generic[F]):
 QUERY_GENERATORS: Registry = Registry("query generator")
 FUSIONS: Registry = Registry("fusion")
 FAMILIES: Registry = Registry("model family")
+# name -> (description, family, detect(keys) -> bool, convert(state, spec) -> baselines.released.Converted)
+WEIGHT_FORMATS: Registry = Registry("weights format")
 
 _loaded = False
 

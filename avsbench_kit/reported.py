@@ -33,7 +33,7 @@ REPORTED = (
 
 
 def _architecture(spec: ModelSpec) -> ModelSpec:
-    return ModelSpec(**{**spec.to_dict(), "name": "", "backbone_weights": None, "vggish_weights": None})
+    return ModelSpec(**{**spec.to_dict(), "name": "", "backbone_weights": None, "vggish_weights": None, "weights": None})
 
 
 def reported_for(spec: ModelSpec) -> Reported | None:

@@ -13,7 +13,7 @@ from typing import Any
 from avsbench_kit.errors import UserError
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 
-BACKBONES = ("resnet18", "resnet50")
+BACKBONES = ("resnet18", "resnet50", "pvt_v2_b5")
 QUERY_RANGE = (1, 1024)  # the paper sweeps 8..256; AVSegFormer's QG uses 300
 CLASS_RANGE = (1, 1000)  # 1 for S4/MS3, 71 for AVSS
 # Queries a generator makes when the user does not say: PQG and BQG as AVESFormer (16), QG as
@@ -33,6 +33,7 @@ class ModelSpec:
     classes: int = 1
     backbone_weights: str | None = None  # None (random), "imagenet", or a state-dict path
     vggish_weights: str | None = None  # a vggish-10086976.pth-style state-dict path
+    weights: str | None = None  # the whole model: an avskit checkpoint or a released checkpoint (avsbench_kit.weights)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -55,9 +56,12 @@ ZOO: dict[str, ModelSpec] = {
     "avesformer-r50": ModelSpec("avesformer-r50", "avesformer", backbone="resnet50"),
     "avsegformer-r50": ModelSpec("avsegformer-r50", "avsegformer", qg="qg", fusion=None, stages=None, queries=300),
     "avsbench-r50": ModelSpec("avsbench-r50", "avsbench", qg=None, fusion=None, stages=None, queries=None),
+    # the releases' PVT-v2-b5 configurations (timm's pvt_v2_b5 as the backbone)
+    "avsegformer-pvt": ModelSpec("avsegformer-pvt", "avsegformer", backbone="pvt_v2_b5", qg="qg", fusion=None, stages=None, queries=300),
+    "avsbench-pvt": ModelSpec("avsbench-pvt", "avsbench", backbone="pvt_v2_b5", qg=None, fusion=None, stages=None, queries=None),
 }
 
-WEIGHT_FIELDS = ("backbone_weights", "vggish_weights")
+WEIGHT_FIELDS = ("backbone_weights", "vggish_weights", "weights")
 FAMILY_FIELDS = {
     "avesformer": ("backbone", "qg", "fusion", "stages", "queries", "classes") + WEIGHT_FIELDS,
     "avsegformer": ("backbone", "qg", "queries", "classes") + WEIGHT_FIELDS,

@@ -1,3 +1,3 @@
 """Re-implementations of the baselines AVESFormer is compared with; importing registers them."""
 
-from baselines import audio_token_attention, avsbench, avsegformer, channel_attention, query_generators, tpavi  # noqa: F401
+from baselines import audio_token_attention, avsbench, avsegformer, channel_attention, query_generators, released, tpavi  # noqa: F401

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avsbench_kit.models.backbones import ResNetPyramid
+from avsbench_kit.models.backbones import build_backbone
 from avsbench_kit.models.base import AVSModel
 from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.registry import FAMILIES
@@ -83,7 +83,7 @@ class AVSBenchModel(AVSModel):
     def __init__(self, backbone: str = "resnet50", classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):
         super().__init__()
         self.audio_backbone = VGGish(vggish_weights)
-        self.visual_backbone = ResNetPyramid(backbone, backbone_weights)
+        self.visual_backbone = build_backbone(backbone, backbone_weights)
         self.stage_convs = nn.ModuleList(DilatedConvSum(c) for c in self.visual_backbone.channels)
         self.tpavi = nn.ModuleList(TPAVI(DIM, audio_dim=128) for _ in range(4))
         self.decoder = FpnDecoder(DIM)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from avsbench_kit.models.backbones import ResNetPyramid
+from avsbench_kit.models.backbones import build_backbone
 from avsbench_kit.models.base import AVSModel
 from avsbench_kit.models.decoder import level_positions
 from avsbench_kit.models.mask_head import InputProjection, MaskHead
@@ -86,7 +86,7 @@ class AVSegFormer(AVSModel):
         super().__init__()
         self.audio_backbone = VGGish(vggish_weights)
         self.audio_proj = nn.Linear(128, EMBED_DIM)
-        self.visual_backbone = ResNetPyramid(backbone, backbone_weights)
+        self.visual_backbone = build_backbone(backbone, backbone_weights)
         self.input_proj = InputProjection(self.visual_backbone.channels, EMBED_DIM)
         self.query_generator = QUERY_GENERATORS.get(qg)(EMBED_DIM, queries)
         self.pixel_encoder = PixelEncoder(EMBED_DIM)

@@ -3,14 +3,24 @@
 The released code stores ``nn.MultiheadAttention`` projections packed (``in_proj_weight`` of
 ``[3C, C]``); avskit's attention keeps ``q_proj``, ``k_proj`` and ``v_proj`` apart. Each function
 here takes a released state dict and returns the part of avskit's state dict it maps, key by key,
-so a mismatch surfaces as a missing or unexpected key, never as a silent reshuffle. So far: the
-query generator (with the head's learnable query) and the query decoder; more parts follow
-(issue #10).
+so a mismatch surfaces as a missing or unexpected key, never as a silent reshuffle.
+
+The whole-model maps (:func:`avsegformer_release`, :func:`avsbench_release`) are registered as
+weight formats, so ``--set weights=FILE`` recognises a released checkpoint by its keys
+(avsbench_kit.weights) and loads it; each returns the mapped state, the source keys it dropped
+because the forward never uses them, and the target keys it filled (AVSS's bias-free TPAVI
+``align_channel`` gets a zero bias).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import torch
 from torch import Tensor
+
+from avsbench_kit.models.backbones import pvt_release_to_timm
+from avsbench_kit.registry import WEIGHT_FORMATS
 
 
 def split_packed_attention(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
@@ -52,3 +62,130 @@ def query_generator_state(state: dict[str, Tensor], prefix: str = "head.query_ge
 def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transformer.decoder.") -> dict[str, Tensor]:
     """The released ``AVSTransformerDecoder`` (FFN ``linear1``/``linear2``) -> :class:`baselines.avsegformer.QueryDecoder`."""
     return post_norm_layers(state, prefix, ("linear1", "linear2"))
+
+
+@dataclass
+class Converted:
+    """A released state dict in avskit's names: ``state``; source keys ``dropped`` because the
+    forward never uses them; target keys ``filled`` with a neutral value; source keys ``unread`` by
+    any map (the loader reports them as unexpected)."""
+
+    state: dict[str, Tensor]
+    dropped: list[str]
+    filled: list[str]
+    unread: list[str]
+
+    @classmethod
+    def of(cls, state: dict[str, Tensor], src: "_Reads", unused: tuple[str, ...], filled: list[str] | None = None) -> "Converted":
+        dropped = sorted(k for k in src if k.startswith(unused) and k not in src.read)
+        unread = sorted(set(src) - src.read - set(dropped))
+        return cls(state, dropped, filled or [], unread)
+
+
+class _Reads(dict):
+    """A state dict that remembers which keys were read, so what a map leaves over shows."""
+
+    def __init__(self, state: dict[str, Tensor]):
+        super().__init__(state)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Tensor:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        if key in self:
+            return self[key]
+        return default
+
+
+def _moved(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    """Every key under ``src`` renamed to lie under ``dst``."""
+    return {dst + k[len(src):]: state[k] for k in list(state) if k.startswith(src)}
+
+
+def _backbone(state: dict[str, Tensor], src: str, backbone: str) -> dict[str, Tensor]:
+    """The releases' ``B2_ResNet`` (first branch: ``layer3_1``/``layer4_1``) or PVT-v2 under ``src``
+    -> avskit's ``visual_backbone``."""
+    if backbone.startswith("pvt"):
+        timm_names = pvt_release_to_timm({k: v for k, v in state.items() if k.startswith(src)}, src)
+        for k in state:  # mark what the PVT map read
+            if k.startswith(src) and not k.startswith(src + "head."):
+                state[k]
+        return {f"visual_backbone.net.{k}": v for k, v in timm_names.items()}
+    out = _moved(state, f"{src}conv1.", "visual_backbone.stem.0.") | _moved(state, f"{src}bn1.", "visual_backbone.stem.1.")
+    for released, ours in (("layer1", "layer1"), ("layer2", "layer2"), ("layer3_1", "layer3"), ("layer4_1", "layer4")):
+        out |= _moved(state, f"{src}{released}.", f"visual_backbone.{ours}.")
+    return out
+
+
+def _sequential(state: dict[str, Tensor], src: str, dst: str, pairs: tuple[tuple[int, int], ...]) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    for a, b in pairs:
+        out |= _moved(state, f"{src}.{a}.", f"{dst}.{b}.")
+    return out
+
+
+# parts of the released checkpoints that their forward never runs
+AVSEGFORMER_UNUSED = ("head.fpn.", "head.attn_fc.", "backbone.layer3_2.", "backbone.layer4_2.", "backbone.head.")
+AVSBENCH_UNUSED = ("resnet.layer3_2.", "resnet.layer4_2.", "path4.resConfUnit1.", "encoder_backbone.head.")
+
+
+def avsegformer_release(state: dict[str, Tensor], spec) -> "Converted":
+    """``torch.save(model.module.state_dict())`` of the released AVSegFormer -> :class:`baselines.avsegformer.AVSegFormer`."""
+    src = _Reads(state)
+    out = _backbone(src, "backbone.", spec.backbone)
+    out |= _moved(src, "vggish.", "audio_backbone.") | _moved(src, "audio_proj.", "audio_proj.")
+    out |= _moved(src, "head.in_proj.", "input_proj.levels.")
+    out["pixel_encoder.level_embed"] = src["head.level_embed"]
+    enc = "head.transformer.encoder.layers."
+    for n in sorted({int(k[len(enc):].split(".")[0]) for k in state if k.startswith(enc)}):
+        s, d = f"{enc}{n}.", f"pixel_encoder.layers.{n}."
+        out |= _moved(src, f"{s}self_attn.", f"{d}self_attn.attn.") | _moved(src, f"{s}norm1.", f"{d}self_attn.norm.")
+        out |= _moved(src, f"{s}linear1.", f"{d}ffn.net.0.") | _moved(src, f"{s}linear2.", f"{d}ffn.net.3.")
+        out |= _moved(src, f"{s}norm2.", f"{d}ffn.norm.")
+    out |= {f"query_generator.{k}": v for k, v in query_generator_state(src).items()}
+    out |= {f"query_decoder.{k}": v for k, v in query_decoder_state(src).items()}
+    out |= _moved(src, "head.lateral_conv.", "mask_head.lateral.") | _moved(src, "head.out_conv.", "mask_head.out_conv.")
+    out |= _sequential(src, "head.mlp.layers", "mask_head.query_mlp", ((0, 0), (1, 2), (2, 4)))
+    out |= _moved(src, "head.fusion_block.", "mask_head.mixer.")
+    out |= _sequential(src, "head.fc", "mask_head.classifier", ((0, 0), (2, 2), (4, 4)))
+    return Converted.of(out, src, AVSEGFORMER_UNUSED)
+
+
+def avsbench_release(state: dict[str, Tensor], spec) -> "Converted":
+    """The released ``Pred_endecoder`` state dict (ResNet-50 ``resnet.*`` or PVT ``encoder_backbone.*``)
+    -> :class:`baselines.avsbench.AVSBenchModel`. VGGish is not in it: it comes through ``vggish_weights``."""
+    src = _Reads(state)
+    out = _backbone(src, "encoder_backbone." if spec.backbone.startswith("pvt") else "resnet.", spec.backbone)
+    for i in range(4):
+        out |= _moved(src, f"conv{i + 1}.conv2d_list.", f"stage_convs.{i}.convs.")
+        t, d = f"tpavi_b{i + 1}.", f"tpavi.{i}."
+        out |= _moved(src, f"{t}align_channel.", f"{d}align_channel.") | _moved(src, f"{t}norm_layer.", f"{d}norm.")
+        for conv in ("theta", "phi", "g"):  # 1x1x1 Conv3d kernels -> Linear
+            out[f"{d}{conv}.weight"] = src[f"{t}{conv}.weight"].flatten(1)
+            out[f"{d}{conv}.bias"] = src[f"{t}{conv}.bias"]
+        out[f"{d}W_z.weight"] = src[f"{t}W_z.0.weight"].flatten(1)
+        out[f"{d}W_z.bias"] = src[f"{t}W_z.0.bias"]
+        out |= _moved(src, f"{t}W_z.1.", f"{d}bn.")
+        for n, path in ((1, "lateral_unit"), (2, "out_unit")):
+            if not (i == 3 and n == 1):  # path4's first unit never runs
+                out |= _moved(src, f"path{i + 1}.resConfUnit{n}.", f"decoder.path{i + 1}.{path}.")
+    out |= _sequential(src, "output_conv", "output_head", ((0, 0), (2, 2), (4, 4)))
+    filled = []
+    for i in range(4):  # AVSS's release builds align_channel without a bias
+        key = f"tpavi.{i}.align_channel.bias"
+        if key not in out and f"tpavi.{i}.align_channel.weight" in out:
+            out[key] = torch.zeros(out[f"tpavi.{i}.align_channel.weight"].shape[0])
+            filled.append(key)
+    return Converted.of(out, src, AVSBENCH_UNUSED, filled)
+
+
+WEIGHT_FORMATS.register("avsegformer-release")((
+    "AVSegFormer release (vvvb-github/AVSegFormer)", "avsegformer",
+    lambda keys: any(k.startswith("head.transformer.") for k in keys) and any(k.startswith("vggish.") for k in keys),
+    avsegformer_release))
+WEIGHT_FORMATS.register("avsbench-release")((
+    "AVSBench release (OpenNLPLab/AVSBench Pred_endecoder)", "avsbench",
+    lambda keys: any(k.startswith("tpavi_b") for k in keys) and any(k.startswith("path1.resConfUnit") for k in keys),
+    avsbench_release))

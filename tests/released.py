@@ -33,5 +33,35 @@ def rule_state(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
     return state
 
 
+def noise_tensor(name: str, shape, std: float) -> torch.Tensor:
+    """Deterministic noise of standard deviation ``std``: ``frac(sin(12.9898 i + c) * 43758.5453)``
+    mapped to a uniform on [-sqrt(3) std, sqrt(3) std] (the classic shader hash), with ``c`` as above."""
+    count = math.prod(shape)
+    offset = 0.11 * sum(map(ord, name))
+    u = torch.frac(torch.sin(12.9898 * torch.arange(count, dtype=torch.float64) + offset).abs() * 43758.5453)
+    return (std * math.sqrt(3.0) * (2 * u - 1)).float().reshape(shape)
+
+
+def model_state(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    """The rule for whole models, deep enough that smooth sine weights would shrink or blow up signals.
+
+    A tensor of rank >= 2 is He-scaled noise (``noise_tensor`` with std ``sqrt(2 / fan_in)``, fan_in =
+    product of all but the first dimension), so a layer followed by a ReLU keeps its signal's size;
+    normalisation gains (1-D ``*.weight``) and BatchNorm ``running_var`` are ``1 + 0.1 * sin(...)``;
+    other 1-D tensors (biases, running means) ``0.05 * sin(...)``; ``num_batches_tracked`` is 0.
+    """
+    state = {}
+    for name, shape in shapes.items():
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.zeros(shape, dtype=torch.long)
+        elif len(shape) >= 2:
+            state[name] = noise_tensor(name, shape, std=math.sqrt(2.0 / math.prod(shape[1:])))
+        elif name.endswith((".weight", "running_var")):
+            state[name] = 1 + rule_tensor(name, shape, scale=0.1)
+        else:
+            state[name] = rule_tensor(name, shape)
+    return state
+
+
 def load(name: str) -> dict:
     return json.loads((DATA / f"{name}.json").read_text())

@@ -5,8 +5,11 @@ A start on issue #10's exactness bar (max |avskit - released| <= 1e-4): so far A
 channel-attention mixer, query generator and query decoder; the full released models are still to come.
 """
 
+import pytest
 import torch
-from released import load, rule_state, rule_tensor
+from released import load, model_state, rule_state, rule_tensor
+
+from avsbench_kit import build_model
 
 from baselines.channel_attention import ChannelAttentionMixer
 
@@ -56,3 +59,59 @@ def test_query_decoder_equals_the_released_decoder():
     with torch.no_grad():
         out = decoder(query, memory)[0, ::30]
     assert (out - expected).abs().max() <= 1e-4
+
+
+# Whole released models: (stored released output, avskit model, --set values). S4 and MS3 share one
+# file per model: the releases build the same network for both (same keys, same output).
+WHOLE_MODELS = [
+    ("avsegformer_r50_s4", "avsegformer-r50", {}),
+    ("avsegformer_r50_avss", "avsegformer-r50", {"classes": 71}),
+    ("avsegformer_pvt_s4", "avsegformer-pvt", {}),
+    ("avsegformer_pvt_avss", "avsegformer-pvt", {"classes": 71}),
+    ("avsbench_r50_s4", "avsbench-r50", {}),
+    ("avsbench_r50_avss", "avsbench-r50", {"classes": 71}),
+    ("avsbench_pvt_s4", "avsbench-pvt", {}),
+    ("avsbench_pvt_avss", "avsbench-pvt", {"classes": 71}),
+]
+
+
+def released_files(data: dict, folder) -> dict[str, str]:
+    """The stored key list's weights, made by the rule and saved in the released format(s)."""
+    path = folder / "released.pth"
+    torch.save(model_state(data["keys"]), path)
+    sets = {"weights": str(path)}
+    if "vggish_keys" in data:  # AVSBench keeps VGGish in its own file
+        torch.save(model_state(data["vggish_keys"]), folder / "vggish.pth")
+        sets["vggish_weights"] = str(folder / "vggish.pth")
+    return sets
+
+
+def released_inputs(data: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    shapes = data["inputs"]
+    return (rule_tensor("input.image", shapes["input.image"], scale=data["input_scale"]),
+            rule_tensor("input.audio_log_mel", shapes["input.audio_log_mel"], scale=data["input_scale"]))
+
+
+@pytest.mark.parametrize("stored,model_name,overrides", WHOLE_MODELS, ids=[w[0] for w in WHOLE_MODELS])
+def test_whole_model_equals_the_released_code(tmp_path, stored, model_name, overrides):
+    """Issue #10's bar: the released checkpoint format loaded through weights= gives the released
+    logits to 1e-4 (max abs). The stored outputs came from the released code run in float64 in a
+    scratch folder; avskit runs in float64 here too, so the bar measures the computation, not float32
+    summation order. In float32 (as users run it) the same comparison stays within 1e-3, with logits
+    of std 2-18 (observed 4e-5 to 1.3e-4)."""
+    data = load(stored)
+    model = build_model(model_name, **released_files(data, tmp_path), **overrides)
+    report = model.weights_report
+    assert report.format == ("avsegformer-release" if model_name.startswith("avsegformer") else "avsbench-release")
+    image, audio = released_inputs(data)
+    expected = torch.tensor(data["output"], dtype=torch.float64)
+    with torch.no_grad():
+        out32 = model(image, audio)
+        out64 = model.double()(image.double(), audio.double())
+    assert list(out64.shape) == data["output_shape"]
+    diff64 = (out64.flatten()[:: data["step"]] - expected).abs().max().item()
+    diff32 = (out32.double().flatten()[:: data["step"]] - expected).abs().max().item()
+    print(f"{stored}: max abs diff float64 {diff64:.2g}, float32 {diff32:.2g}, logit std {expected.std():.3g}")
+    assert diff64 <= 1e-4
+    assert diff32 <= 1e-3
+    assert expected.std() > 1.0  # logits of a real size, not a collapsed output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from avsbench_kit.models.backbones import ResNetPyramid
+from avsbench_kit.models.backbones import build_backbone
 from avsbench_kit.models.base import AVSModel
 from avsbench_kit.models.decoder import ElfDecoder
 from avsbench_kit.models.mask_head import InputProjection, MaskHead
@@ -27,7 +27,7 @@ class AVESFormer(AVSModel):
         super().__init__()
         self.audio_backbone = VGGish(vggish_weights)
         self.audio_proj = nn.Linear(AUDIO_DIM, EMBED_DIM)
-        self.visual_backbone = ResNetPyramid(backbone, backbone_weights)
+        self.visual_backbone = build_backbone(backbone, backbone_weights)
         self.input_proj = InputProjection(self.visual_backbone.channels, EMBED_DIM)
         self.query_generator = QUERY_GENERATORS.get(qg)(EMBED_DIM, queries)
         self.decoder = ElfDecoder(stages, 2, EMBED_DIM, fusion)

@@ -1,13 +1,17 @@
-"""Visual backbones: torchvision ResNets as feature pyramids (strides 4, 8, 16, 32).
+"""Visual backbones as feature pyramids (strides 4, 8, 16, 32): torchvision ResNets and timm's
+PVT-v2-b5 (the AVS releases' transformer backbone).
 
 Weights are an explicit, optional argument, as in torchvision's builders: ``None`` (random),
-``"imagenet"`` (torchvision's ImageNet weights, from the torch cache when offline) or the path of a
-state dict (torchvision's key names; ``fc.*`` is ignored).
+``"imagenet"`` (torchvision's ImageNet weights, from the torch cache when offline; ResNets only) or
+the path of a state dict: torchvision's key names for ResNets (``fc.*`` is ignored); for PVT-v2-b5
+either timm's names or those of the releases' ``pvt_v2_b5.pth`` (``patch_embed1``, ``block1.N``,
+``norm1``..., mapped by :func:`pvt_release_to_timm`; the classifier ``head.*`` is ignored).
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -22,7 +26,7 @@ IMAGENET_WEIGHTS = {
     "resnet18": torchvision.models.ResNet18_Weights.IMAGENET1K_V1,
     "resnet50": torchvision.models.ResNet50_Weights.IMAGENET1K_V1,
 }
-CHANNELS = {"resnet18": (64, 128, 256, 512), "resnet50": (256, 512, 1024, 2048)}
+CHANNELS = {"resnet18": (64, 128, 256, 512), "resnet50": (256, 512, 1024, 2048), "pvt_v2_b5": (64, 128, 320, 512)}
 
 
 class ResNetPyramid(nn.Module):
@@ -45,6 +49,58 @@ class ResNetPyramid(nn.Module):
         c3 = self.layer3(c2)
         c4 = self.layer4(c3)
         return [c1, c2, c3, c4]
+
+
+class PVTPyramid(nn.Module):
+    """timm's ``pvt_v2_b5`` without its classifier; returns the four stage outputs (NCHW, each after
+    its stage's LayerNorm, as the releases' ``pvt_v2_b5.forward_features`` returns them)."""
+
+    def __init__(self, name: str = "pvt_v2_b5", weights: str | None = None):
+        super().__init__()
+        import timm
+
+        self.net = timm.create_model(name, pretrained=False, num_classes=0)
+        self.channels = CHANNELS[name]
+        if weights == "imagenet":
+            raise UserError(f"backbone_weights=imagenet is for ResNets; for {name} pass the path of pvt_v2_b5.pth "
+                            "(the releases' file, or timm's state dict)")
+        if weights is not None:
+            state = load_state_dict_file(weights, f"{name} weights")
+            if any(k.startswith("patch_embed1.") for k in state):  # the releases' key names
+                state = pvt_release_to_timm(state)
+            state = {k: v for k, v in state.items() if not k.startswith("head.")}
+            check_keys(weights, state, set(self.net.state_dict()))
+            load_into(self.net, state, weights)
+
+    def forward(self, image: Tensor) -> list[Tensor]:
+        return self.net.forward_intermediates(image, indices=4, intermediates_only=True)
+
+
+def pvt_release_to_timm(state: dict[str, Tensor], prefix: str = "") -> dict[str, Tensor]:
+    """The releases' PVT-v2 key names (``PREFIXpatch_embed{i}``, ``block{i}.N`` with ``mlp.dwconv.dwconv``,
+    ``norm{i}``) -> timm's (``patch_embed`` / ``stages.{i-1}.downsample``, ``stages.{i-1}.blocks.N``,
+    ``stages.{i-1}.norm``). Keys outside the backbone (and ``head.*``) are left out."""
+    out: dict[str, Tensor] = {}
+    pattern = re.compile(rf"{re.escape(prefix)}(patch_embed|block|norm)(\d)\.(.*)")
+    for key, value in state.items():
+        match = pattern.fullmatch(key)
+        if not match:
+            continue
+        kind, stage, rest = match.group(1), int(match.group(2)) - 1, match.group(3)
+        if kind == "patch_embed":
+            out[("patch_embed." if stage == 0 else f"stages.{stage}.downsample.") + rest] = value
+        elif kind == "block":
+            out[f"stages.{stage}.blocks.{rest.replace('mlp.dwconv.dwconv.', 'mlp.dwconv.')}"] = value
+        else:
+            out[f"stages.{stage}.norm.{rest}"] = value
+    return out
+
+
+def build_backbone(name: str, weights: str | None = None) -> nn.Module:
+    """A pyramid with ``.channels`` whose forward returns the four stage maps."""
+    if name.startswith("pvt"):
+        return PVTPyramid(name, weights)
+    return ResNetPyramid(name, weights)
 
 
 def _load_state_dict(name: str, weights: str, net: nn.Module) -> dict[str, Tensor]:
