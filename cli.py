@@ -120,10 +120,20 @@ def params(
         out.print(f"reference {escape(spec.label)}, source sha256 {spec.sha256[:16]}...", highlight=False, soft_wrap=True)
     else:
         out.print(f"reported ({rep['source']}): {rep['params_m']}M" if rep else "reported: the paper gives no figure for this variant")
+    if "weights" in report:
+        w = report["weights"]
+        out.print(f"weights {escape(w['path'])} (sha256 {w['sha256'][:16]}...), recognised as {escape(_weights_summary(w))}",
+                  highlight=False, soft_wrap=True)
     if "released" in report:
         r = report["released"]
         unused = ", ".join(f"{k} {v:,}" for k, v in r["unused"].items())
         out.print(f"released code declares {r['declared']:,}; unused by its forward: {unused}; so live {r['live']:,}")
+
+
+def _weights_summary(w: dict) -> str:
+    from avsbench_kit.weights import WeightsReport
+
+    return WeightsReport(**w).summary()
 
 
 @app.command()
@@ -536,24 +546,35 @@ def eval_command(
         avskit eval avesformer-r18 --checkpoint runs/train/avesformer-r18/last.pt --data synthetic:s4 --size 96
 
         avskit eval avsegformer-r50 --data path/to/Multi-sources --subset ms3 --json
+
+        avskit eval avsegformer-r50 --set weights=AVSegFormer_res50_s4.pth --set vggish_weights=vggish-10086976.pth --data AVSBench/Single-source --subset s4
     """
     from analyses.training import DataOptions, run_evaluation, zoo_only
     from avsbench_kit.spec import parse_set_options, spec_from_text
 
     spec = spec_from_text(model, parse_set_options(set_))
     zoo_only(spec)
-    if checkpoint is None:
-        err.print("[yellow]note:[/] no --checkpoint: evaluating the initial (untrained) weights", highlight=False)
-    with err.status("evaluating...") as status:
+    if checkpoint is None and not spec.weights:
+        err.print("[yellow]note:[/] no --checkpoint or --set weights=FILE: evaluating the initial (untrained) weights", highlight=False)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"building {escape(spec.name)}" + (" and loading its weights" if spec.weights else ""), total=None)
         report = run_evaluation(spec, DataOptions(data, subset, size, videos), checkpoint, audio_blind,
-                                Path(results) if results else None, on_eval=lambda i, n: status.update(f"evaluating {i}/{n}"), device=device)
+                                Path(results) if results else None, device=device,
+                                on_eval=lambda i, n: bar.update(task, description="evaluating (test batches)", completed=i, total=n))
     if json_out:
         _print_json(report)
         return
     t = report["test"]
-    what = "initial weights" if report["initial_weights"] else escape(str(checkpoint))
-    out.print(f"{escape(report['model'])} ({what}) on {escape(report['data'])} test: J {t['jaccard']:.4f}, F {t['f_score']:.4f}",
-              highlight=False, soft_wrap=True)
+    what = "initial weights" if report["initial_weights"] else escape(str(checkpoint or spec.weights))
+    first = "mIoU" if report["subset"] == "avss" else "J"
+    out.print(f"{escape(report['model'])} ({what}) on {escape(report['data'])} {report['subset']} test: "
+              f"{first} {t['jaccard']:.4f}, F {t['f_score']:.4f} (measured)", highlight=False, soft_wrap=True)
+    if report.get("weights_file"):
+        w = report["weights_file"]
+        out.print(f"weights sha256 {w['sha256']}; {escape(_weights_summary(w))}", highlight=False, soft_wrap=True)
 
 
 def _split_models(text: str) -> list[str]:
@@ -683,6 +704,8 @@ def report(
     steps: Annotated[int, typer.Option(help="Training steps per model (with --train).")] = 600,
     device: Annotated[str, typer.Option(help="cpu or cuda: where missing latency is measured.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(metavar="ROOT", help="An AVSBench root (or one subset's folder): evaluate the released checkpoints in --weights-dir on it first.")] = None,
+    weights_dir: Annotated[Optional[str], typer.Option(metavar="DIR", help="Where the released checkpoints are, under the releases' file names (README: Released checkpoints).")] = None,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -701,6 +724,8 @@ def report(
         avskit report --no-measure --results reports/records.jsonl --out /tmp/again
 
         avskit report --train synthetic:s4 --steps 600 --json
+
+        avskit report --eval-data AVSBench --weights-dir checkpoints --quick
     """
     from analyses.report import report as run_report
     from avsbench_kit.results import default_store
@@ -709,11 +734,14 @@ def report(
         raise UserError(f"--steps must be at least 1, got {steps}")
     train_opts = {"train": train, "steps": steps} if train else None
     store = Path(results) if results else default_store()
-    if not measure and not store.exists():
+    if (eval_data is None) != (weights_dir is None):
+        raise UserError("--eval-data and --weights-dir go together: the released checkpoints in DIR are evaluated on ROOT")
+    released = (Path(eval_data), Path(weights_dir)) if eval_data else None
+    if not measure and not store.exists() and released is None:
         raise UserError(f"--no-measure: no record store at {store}")
     with err.status("report...") as status:
         summary = run_report(Path(out_dir), store, quick=quick, measure_first=measure, device=device, threads=threads,
-                             train=train_opts, progress=lambda m: status.update(escape(m)))
+                             train=train_opts, progress=lambda m: status.update(escape(m)), released=released)
     if json_out:
         _print_json(summary)
         return
@@ -726,6 +754,10 @@ def report(
     for row in rows:
         table.add_row(*[escape(_cell(row[c])) for c in columns])
     out.print(table)
+    for e in summary.get("released_evaluated", []):
+        first = "mIoU" if e["subset"] == "avss" else "J"
+        out.print(f"released {escape(e['model'])} on {e['subset']} ({escape(Path(e['weights']).name)}, sha256 {e['sha256'][:12]}...): "
+                  f"{first} {100 * e['jaccard']:.1f}, F {100 * e['f_score']:.1f} (measured)", highlight=False, soft_wrap=True)
     out.print(f"wrote {len(summary['files'])} files to {escape(summary['out'])} from {summary['records']} records "
               f"({summary['measured']} measurements made now, {summary['reused']} read back); start with "
               f"{escape(str(Path(summary['out']) / 'README.md'))}", highlight=False, soft_wrap=True)

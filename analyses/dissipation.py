@@ -200,37 +200,82 @@ def _verdict(record: AttentionRecord) -> str:
     return f"diversity {div}" + (" - DISSIPATED" if m.dissipated else "")
 
 
+def weights_note(spec) -> str:
+    """What a figure's weights were, for its title and provenance: the file and its SHA-256 when the
+    model was given ``weights``; else pretrained backbones or random."""
+    if getattr(spec, "weights", None):
+        from avsbench_kit.weights import file_sha256
+
+        return f"{spec.weights} (sha256 {file_sha256(spec.weights)})"
+    return "pretrained backbones" if spec.vggish_weights and spec.backbone_weights else "random (untrained)"
+
+
+def _variant(base: ModelSpec, **changes) -> ModelSpec:
+    """``base`` with ``changes``; a variant that is another architecture cannot use base's weights file."""
+    variant = dataclasses.replace(base, **changes)
+    if base.weights and dataclasses.replace(variant, weights=None) != dataclasses.replace(base, weights=None):
+        variant = dataclasses.replace(variant, weights=None)
+    return variant
+
+
+# Where a weighted baseline's own maps come from: (site, stride of its map)
+OWN_FUSION_SITES = {"avsbench": ("tpavi.1", 8), "avsegformer": ("mask_head.mixer", 4)}
+
+
 def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Everything the attention figures show, as plain JSON data (maps over the stride-8 pixels)."""
+    """Everything the attention figures show, as plain JSON data (maps over the stride-8 pixels).
+
+    With ``weights``, every panel the given model can supply comes from it (an AVESFormer checkpoint:
+    all panels of its own configuration; AVSegFormer: its QG in Figure 4a and its CHA map in
+    Figure 8; AVSBench: its TPAVI map in Figure 8); each panel says where its weights came from."""
     say = progress or (lambda message: None)
     base = _figure_base(spec)
     hw = _first_level(sample.image.shape[-1])
+    weighted = spec.family != "avesformer" and bool(getattr(spec, "weights", None))
+    own = capture(spec, sample) if weighted else None
+
+    def source(variant: ModelSpec) -> str:
+        return "weights" if variant.weights else "random"
+
     say("fig4a: QG vs PQG query probabilities")
-    qg = capture(dataclasses.replace(base, qg="qg", queries=300), sample)
-    pqg = capture(dataclasses.replace(base, qg="pqg", queries=16), sample)
-    qg_rec = [r for r in qg.records if ".cross_attn" in r.site and r.site.startswith("query_generator")][-1]
-    pqg_rec = [r for r in pqg.records if r.site.startswith("query_generator")][-1]
-    fig4a = {"qg": {"probs": _rounded(qg_rec.weights[0].mean(0).T.numpy()), "verdict": _verdict(qg_rec)},  # [1 key, 300 queries]
-             "pqg": {"probs": _rounded(pqg_rec.weights[0].mean(0)[1:].numpy()), "verdict": _verdict(pqg_rec)}}  # [16, 1 + 16]
+    qg_spec, pqg_spec = _variant(base, qg="qg", queries=300), _variant(base, qg="pqg", queries=16)
+    qg_from = own if weighted and spec.family == "avsegformer" else capture(qg_spec, sample)
+    qg_rec = [r for r in qg_from.records if ".cross_attn" in r.site and r.site.startswith("query_generator")][-1]
+    pqg_rec = [r for r in capture(pqg_spec, sample).records if r.site.startswith("query_generator")][-1]
+    fig4a = {"qg": {"probs": _rounded(qg_rec.weights[0].mean(0).T.numpy()), "verdict": _verdict(qg_rec),
+                    "source": f"{spec.label}, weights" if qg_from is own else f"{qg_spec.label}, {source(qg_spec)}"},  # [1 key, 300 queries]
+             "pqg": {"probs": _rounded(pqg_rec.weights[0].mean(0)[1:].numpy()), "verdict": _verdict(pqg_rec),
+                     "source": f"{pqg_spec.label}, {source(pqg_spec)}"}}  # [16, 1 + 16]
     say("fig8: fusion strategies")
     last = f"decoder.stages.{len(base.stages) - 1}.layers.1.fusion"
     stages = base.stages if base.stages.endswith("T") else base.stages[:-1] + "T"
     fig8 = []
     for fusion in FUSIONS_SHOWN:
-        record = _fusion_record(capture(dataclasses.replace(base, fusion=fusion, stages=stages), sample), last)
-        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
+        variant = _variant(base, fusion=fusion, stages=stages)
+        record = _fusion_record(capture(variant, sample), last)
+        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record),
+                     "source": source(variant)})
+    if weighted and spec.family in OWN_FUSION_SITES:
+        site, stride = OWN_FUSION_SITES[spec.family]
+        record = _fusion_record(own, site)
+        size = sample.image.shape[-1] // stride
+        fig8.append({"fusion": spec.name, "kind": record.kind, "map": _rounded(pixel_map(record, (size, size))),
+                     "verdict": _verdict(record), "source": "weights"})
     say("fig9: PQG queries")
-    spec9 = dataclasses.replace(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages)
+    spec9 = _variant(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages)
     record = _fusion_record(capture(spec9, sample), f"decoder.stages.{len(spec9.stages) - 1}.layers.1.fusion")
     fig9 = [_rounded(pixel_map(record, hw, key=i)) for i in range(record.n_keys)]
     say("fig7: decoder layers")
-    recorder = capture(dataclasses.replace(base, stages="TTT", fusion="cross_attention"), sample)
+    spec7 = _variant(base, stages="TTT", fusion="cross_attention")
+    recorder = capture(spec7, sample)
     fig7 = []
     for prefix in [f"decoder.stages.{s}.layers.{l}.fusion" for s in range(3) for l in range(2)]:
         record = _fusion_record(recorder, prefix)
         fig7.append({"map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
     return {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
-            "weights": "pretrained" if base.vggish_weights and base.backbone_weights else "random (untrained)",
+            "weights": (weights_note(spec) + " in the panels marked [weights], the others random") if weighted else weights_note(base),
+            "sources": {"fig4a": [fig4a["qg"]["source"], fig4a["pqg"]["source"]], "fig8": [e["source"] for e in fig8],
+                        "fig9": source(spec9), "fig7": source(spec7)},
             "fig4a": fig4a, "fig8": fig8, "fig9": fig9, "fig7": fig7}
 
 
@@ -240,7 +285,7 @@ def draw_sites(spec, sites: list[dict[str, Any]], input_description: str, out: P
     provenance = {"tool": "avskit", "base_model": spec.label, "input": input_description, "commit": env["commit"],
                   "torch": env["torch"], "spec": spec.to_dict()}
     if spec.family != "foreign":
-        provenance["weights"] = "pretrained" if spec.vggish_weights and spec.backbone_weights else "random (untrained)"
+        provenance["weights"] = weights_note(spec)
     fig = sites_heatmap(sites, f"Attention sites of {spec.label}")
     return save_figure(fig, out / "attention_sites", provenance)
 
@@ -264,7 +309,9 @@ def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: di
     provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
     written = []
     for key, draw in (("fig4a", _fig4a), ("fig8", _fig8), ("fig9", _fig9), ("fig7", _fig7)):
-        written += save_figure(draw(data[key], rgb), out / MAP_FIGURES[key], provenance)
+        sources = data.get("sources", {}).get(key)
+        shown = {**provenance, "panel weights": sources} if sources is not None else provenance
+        written += save_figure(draw(data[key], rgb), out / MAP_FIGURES[key], shown)
     return written
 
 
@@ -279,17 +326,22 @@ def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
     ax.axis("off")
 
 
+def _from(panel: dict) -> str:
+    """`` [weights]`` in a panel's title when it was drawn from the given weights file."""
+    return " [weights]" if panel.get("source", "").endswith(", weights") else ""
+
+
 def _fig4a(data: dict, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
     im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer)\n{data['qg']['verdict']}", fontsize=9)
+    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer){_from(data['qg'])}\n{data['qg']['verdict']}", fontsize=9)
     axes[0].set_xlabel("query")
     axes[0].set_yticks([0], ["audio"])
     fig.colorbar(im, ax=axes[0], fraction=0.05)
     im = axes[1].imshow(np.asarray(data["pqg"]["probs"]), aspect="auto", cmap="viridis")
-    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer)\n{data['pqg']['verdict']}", fontsize=9)
+    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer){_from(data['pqg'])}\n{data['pqg']['verdict']}", fontsize=9)
     axes[1].set_xlabel("key (0 = audio prompt)")
     axes[1].set_ylabel("query")
     fig.colorbar(im, ax=axes[1], fraction=0.05)
@@ -302,7 +354,8 @@ def _fig8(data: list, rgb: np.ndarray):
 
     fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 3.6))
     for ax, entry in zip(axes, data):
-        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']})\n{entry['verdict']}")
+        weights = " [weights]" if entry.get("source") == "weights" else ""
+        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){weights}\n{entry['verdict']}")
     fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
     return fig
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from analyses.dissipation import save_figure
-from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, train_record
+from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 from avsbench_kit import reported as paper
 from avsbench_kit.spec import make_spec
 
@@ -87,7 +87,15 @@ def fig1(records: list[dict]):
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     for ax, subset in zip(axes[:2], ("s4", "ms3")):
         points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items() if paper.ACCURACY[n][subset][0] is not None]
-        _accuracy_panel(ax, points, f"{subset.upper()} J, % (reported by the paper)", f"{subset.upper()}: paper's J vs latency measured here")
+        measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
+        title = f"{subset.upper()}: paper's J vs latency measured here"
+        if measured:
+            title += "\n(hollow: J measured here with the released weights)"
+        _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported by the paper)" if measured else
+                        f"{subset.upper()} J, % (reported by the paper)", title)
+        for p in measured:
+            ax.scatter(p["x"], p["y"], s=p["size"], facecolor="none", edgecolor=COLOURS.get(p["name"], "0.5"), linewidth=1.6, zorder=4)
+            ax.annotate(f"{p['name']} (measured)", (p["x"], p["y"]), textcoords="offset points", xytext=(6, -12), fontsize=8)
     synthetic = []
     for name, p in base.items():
         j = train_record(records, make_spec(name))

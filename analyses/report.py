@@ -47,7 +47,7 @@ SWEEPS = (
     ("table6", "avsegformer-r50", "qg", ["qg", "pqg"]),
     ("table7", tables.BASE, "stages", ["CTT", "TTT", "TCT", "TTC"]),
     ("table8", tables.BASE, "queries", ["16", "8", "32", "64", "128", "256"]),
-    ("table9", tables.BASE, "backbone", ["resnet50", "resnet18"]),
+    ("table9", tables.BASE, "backbone", ["resnet50", "resnet18", "pvt_v2_b5"]),
 )
 
 
@@ -119,6 +119,9 @@ def select(records: list[dict]) -> list[dict]:
             keep(tables.dissipation_record(records, spec))
             for metric in ("jaccard", "f_score"):
                 keep(tables.train_record(records, spec, metric))
+                if axis is None:
+                    for subset, _ in tables.RELEASED_SUBSETS:
+                        keep(tables.released_eval_record(records, spec.name, subset, metric))
         for dev in devs:
             sizes = figures.scaling_sizes(records, dev) if axis is None else [tables.REPORT_SIZE]
             for size in sizes:
@@ -188,11 +191,19 @@ def _write(path: Path, text: str) -> str:
 
 
 def report(out: Path, store: Path, quick: bool = False, measure_first: bool = True, device: str = "cpu", threads: int | None = None,
-           train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Measure what is missing (unless told not to), then render ``out`` from the store's records."""
+           train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None,
+           released: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """Measure what is missing (unless told not to), then render ``out`` from the store's records.
+    ``released`` = (AVSBench root, folder of released checkpoints): evaluate those first (Table 3, Figure 1)."""
     ensure_writable_folder(out, "--out", "the report")
     if Path(store).resolve() == (out / "records.jsonl").resolve():
         raise UserError(f"--results {store} is the report's own copy of its records; give another store (e.g. runs/records.jsonl)")
+    evaluated = []
+    if released is not None:
+        from analyses.released_eval import evaluate_released, plan
+
+        plan(*released)  # bad folders or no checkpoint: one line now, before any measuring
+        evaluated = evaluate_released(*released, store, tables.REPORT_SIZE, progress)
     runs = measure_missing(QUICK if quick else FULL, store, device, threads, train, progress) if measure_first else []
     records = load_records(store)
     if not records:
@@ -213,4 +224,4 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
     table3 = tables.table3(select(records)).frame
     headline = table3.astype(object).where(table3.notna(), None).to_dict(orient="records")
     return {"out": str(out), "files": written, "measured": measured, "reused": skipped,
-            "records": len(load_records(out / "records.jsonl")), "table3": headline}
+            "records": len(load_records(out / "records.jsonl")), "table3": headline, "released_evaluated": evaluated}

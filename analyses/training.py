@@ -133,10 +133,13 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     test_set = data.dataset("test")
+    if checkpoint and spec.weights:
+        raise UserError("give --checkpoint or --set weights=FILE, not both (weights= also reads avskit checkpoints)")
     state = read_checkpoint(Path(checkpoint)) if checkpoint else None
     if state is not None:
         saved = (state.get("run") or {}).get("spec")
-        if saved is not None and saved != spec.to_dict():
+        if saved is not None and ModelSpec(**saved) != spec:
+            saved = ModelSpec(**saved).to_dict()
             differ = [f"{k}: {saved.get(k)!r} there, {v!r} here" for k, v in spec.to_dict().items() if saved.get(k) != v]
             raise UserError(f"checkpoint {checkpoint} was trained as {ModelSpec(**saved).label}, not {spec.label} ({'; '.join(differ[:3])})")
         torch.manual_seed((state.get("run") or {}).get("seed", 0))  # random frozen weights come back from the run's seed
@@ -145,12 +148,19 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
         load_checkpoint(Path(checkpoint), model, state)
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval, device=device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
-              "checkpoint": checkpoint, "initial_weights": checkpoint is None, "test": test, "weights": _weights_note(spec)}
-    report["records"] = str(_record(report, "eval", results, {**_settings(data), "checkpoint": checkpoint}))
+              "checkpoint": checkpoint, "initial_weights": checkpoint is None and not spec.weights, "test": test,
+              "weights": _weights_note(spec)}
+    settings = {**_settings(data), "checkpoint": checkpoint}
+    if getattr(model, "weights_report", None) is not None:
+        report["weights_file"] = model.weights_report.to_dict()
+        settings["weights_sha256"] = model.weights_report.sha256
+    report["records"] = str(_record(report, "eval", results, settings))
     return report
 
 
 def _weights_note(spec: ModelSpec) -> str:
+    if spec.weights:
+        return f"whole model from {spec.weights}" + (f", VGGish from {spec.vggish_weights}" if spec.vggish_weights else "")
     parts = [f"VGGish {'from ' + spec.vggish_weights if spec.vggish_weights else 'random (frozen)'}",
              f"backbone {'from ' + spec.backbone_weights if spec.backbone_weights else 'random'}"]
     return ", ".join(parts)

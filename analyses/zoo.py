@@ -11,7 +11,7 @@ from avsbench_kit import build_from_spec, make_spec
 from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.reported import RELEASED, reported_for
-from avsbench_kit.spec import BACKBONES, CLASS_RANGE, FAMILY_FIELDS, QUERY_RANGE, ZOO, ModelSpec
+from avsbench_kit.spec import BACKBONES, CLASS_RANGE, FAMILY_FIELDS, QUERY_RANGE, WEIGHT_FIELDS, ZOO, ModelSpec
 
 
 def overview() -> dict[str, Any]:
@@ -36,6 +36,7 @@ def overview() -> dict[str, Any]:
         "classes": f"integer {CLASS_RANGE[0]}..{CLASS_RANGE[1]} (1 for S4/MS3, 71 for AVSS)",
         "backbone_weights": "none (random), imagenet (torchvision, from the torch cache) or a state-dict path",
         "vggish_weights": "none (random) or the path of a vggish-10086976.pth-style state dict",
+        "weights": "none, or the whole model: an avskit checkpoint/state dict or a released AVSegFormer/AVSBench checkpoint",
     }
     return {"models": models, "axes": axes}
 
@@ -54,7 +55,10 @@ def parameter_report(spec: ModelSpec, size: int = 224, model: torch.nn.Module | 
         "reported": {"params_m": rep.params_m, "source": f"paper {rep.source}"} if rep and rep.params_m else None,
         "modules": counts.parts,
     }
-    if spec.family != "foreign" and spec.name in RELEASED and not spec.changes():
+    weights = getattr(model, "weights_report", None)
+    if weights is not None:
+        report["weights"] = weights.to_dict()
+    if spec.family != "foreign" and spec.name in RELEASED and not set(spec.changes()) - set(WEIGHT_FIELDS):
         released = RELEASED[spec.name]
         report["released"] = {
             "declared": released["declared"],

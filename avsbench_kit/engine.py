@@ -176,7 +176,13 @@ def run_differences(saved: dict[str, Any] | None, run: dict[str, Any]) -> list[s
     """What differs between the run a checkpoint was made by and this one, as ``key: saved -> now``."""
     if saved is None:
         return ["the checkpoint does not say which run made it (an older avskit)"]
-    return [f"{k}: {saved.get(k)!r} there, {run.get(k)!r} here" for k in sorted(set(saved) | set(run)) if saved.get(k) != run.get(k)]
+    from avsbench_kit.results import same_spec
+
+    def same(k: str) -> bool:
+        a, b = saved.get(k), run.get(k)
+        return same_spec(a, b) if k == "spec" and isinstance(a, dict) and isinstance(b, dict) else a == b
+
+    return [f"{k}: {saved.get(k)!r} there, {run.get(k)!r} here" for k in sorted(set(saved) | set(run)) if not same(k)]
 
 
 class FrozenAudioFeatures:

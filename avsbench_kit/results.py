@@ -154,6 +154,14 @@ def ensure_writable_folder(folder: Path, option: str, what: str) -> None:
         raise UserError(f"{option} {folder}: cannot write {what} there ({exc.strerror or exc})") from None
 
 
+def same_spec(a: dict | None, b: dict | None) -> bool:
+    """Two spec dicts describe the same model; a field one of them lacks (a record written before the
+    field existed) counts as its default, None."""
+    if a is None or b is None:
+        return a is b
+    return all(a.get(k) == b.get(k) for k in set(a) | set(b))
+
+
 def matching(records: list[dict], kind: str, spec: dict, settings: dict[str, Any] | None = None,
              metric: str | None = None, min_iters: int = 0) -> list[dict]:
     """Records of ``kind`` (and ``metric``) for exactly ``spec`` whose provenance has every
@@ -161,7 +169,7 @@ def matching(records: list[dict], kind: str, spec: dict, settings: dict[str, Any
     found = []
     for r in records:
         prov = r.get("provenance", {})
-        if r.get("kind") != kind or r.get("spec") != spec or (metric is not None and r.get("metric") != metric):
+        if r.get("kind") != kind or not same_spec(r.get("spec"), spec) or (metric is not None and r.get("metric") != metric):
             continue
         if any(prov.get(k) != v for k, v in (settings or {}).items()) or prov.get("iters", 0) < min_iters:
             continue

@@ -45,8 +45,18 @@ class WeightsReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def dropped_groups(self) -> dict[str, int]:
+        """Dropped tensors counted by module (the key up to its second dot): what the forward never uses."""
+        groups: dict[str, int] = {}
+        for key in self.dropped:
+            head = ".".join(key.split(".")[:2])
+            groups[head] = groups.get(head, 0) + 1
+        return groups
+
     def summary(self) -> str:
         text = f"{self.description}: {self.loaded} tensors loaded, {len(self.dropped)} dropped as unused"
+        if self.dropped:
+            text += " (" + ", ".join(f"{k} {n}" for k, n in self.dropped_groups().items()) + ")"
         if self.filled:
             text += f", {len(self.filled)} filled with zeros"
         if self.kept:
@@ -174,7 +184,7 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
         if not detect(keys):
             continue
         if family != spec.family:
-            raise UserError(f"weights {path}: holds a {description} checkpoint; {spec.label} is a {spec.family} model "
+            raise UserError(f"weights {path}: is a checkpoint of the {description}; {spec.label} belongs to the {spec.family} family "
                             f"(use a {family} model, e.g. {family}-r50 or {family}-pvt)")
         _check_backbone(path, keys, spec)
         try:

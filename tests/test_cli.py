@@ -18,7 +18,7 @@ def test_models_json(capsys):
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
     info = json.loads(out)
-    assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50"]
+    assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt"]
     assert set(info["axes"]["fusion"]) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
     assert set(info["axes"]["qg"]) == {"pqg", "qg", "bqg", "none"}
     assert {m["name"]: m["reported_params_m"] for m in info["models"]}["avesformer-r18"] == 108
@@ -52,7 +52,7 @@ def test_demo_json(capsys):
     code, out, _ = run(capsys, "demo", "--size", "64", "--json")
     assert code == 0
     rows = json.loads(out)["models"]
-    assert [r["model"] for r in rows] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50"]
+    assert [r["model"] for r in rows] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt"]
     assert all(r["output_shape"] == [1, 1, 64, 64] for r in rows)
     assert all(r["live"] <= r["declared"] for r in rows)
 

@@ -27,7 +27,7 @@ def run(model, image, audio):
 def test_axes_cover_the_registries():
     assert set(QUERY_GENERATORS.names()) == {"pqg", "qg", "bqg", "none"}
     assert set(FUSIONS.names()) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
-    assert set(BACKBONES) == {"resnet18", "resnet50"}
+    assert set(BACKBONES) == {"resnet18", "resnet50", "pvt_v2_b5"}
     tested = {(k, str(v)) for _, o in VARIANTS for k, v in o.items()}
     for qg in QUERY_GENERATORS.names():
         assert ("qg", qg) in tested

@@ -1,5 +1,6 @@
 """Parameter counts: VGGish, the baselines' live counts against the released code's, live detection."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -41,6 +42,15 @@ def test_avsegformer_live_equals_released_live():
     assert counts.trainable == counts.declared - VGGISH_PARAMS  # VGGish frozen
 
 
+@pytest.mark.parametrize("name", ["avsegformer-pvt", "avsbench-pvt"])
+def test_pvt_models_hold_the_releases_live_parameters(name):
+    """timm's pvt_v2_b5 (no classifier) has the 81,443,008 parameters of the releases' PVT-v2-b5, so
+    the PVT configurations declare what the releases' forward uses."""
+    model = build_model(name)
+    assert count(model.visual_backbone) == 81_443_008
+    assert count(model) == released_live(name)
+
+
 def test_avsbench_live_equals_released_live():
     model = build_model("avsbench-r50")
     counts = count_parameters(model, size=64)
@@ -73,4 +83,4 @@ def test_live_detection_on_a_foreign_module():
 
 
 def test_reported_unused_parts_are_named():
-    assert set(RELEASED) == {"avsegformer-r50", "avsbench-r50"}
+    assert set(RELEASED) == {"avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt"}

@@ -1,0 +1,185 @@
+"""weights=: the formats a whole-model file may come in, and every wrong file as one line, exit 2,
+no output file (issue #10). Released-format files are made from the stored key lists by the rule
+in released.py; the equality of their outputs with the released code's is tests/test_released_outputs.py."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from released import load, model_state
+
+from avsbench_kit import UserError, build_model
+from avsbench_kit.engine import CHECKPOINT_FORMAT, trainable_state
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def avskit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def avsegformer_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("released")
+    path = folder / "AVSegFormer_res50_s4.pth"
+    torch.save(model_state(load("avsegformer_r50_s4")["keys"]), path)
+    return path
+
+
+def test_wrappers_and_module_prefix_are_unwrapped(tmp_path):
+    """{'state_dict': ...}, {'model': ...} and a module. prefix (DataParallel) all load."""
+    torch.manual_seed(0)
+    state = build_model("avesformer-r18").state_dict()
+    for name, obj in (("bare", state), ("sd", {"state_dict": state}), ("model", {"model": state}),
+                      ("module", {"state_dict": {f"module.{k}": v for k, v in state.items()}})):
+        torch.save(obj, tmp_path / f"{name}.pth")
+        model = build_model("avesformer-r18", weights=str(tmp_path / f"{name}.pth"))
+        assert model.weights_report.format == "avskit-state-dict"
+        torch.testing.assert_close(model.state_dict()["mask_head.classifier.4.weight"], state["mask_head.classifier.4.weight"])
+
+
+def test_avskit_checkpoint_loads_and_names_its_model(tmp_path):
+    torch.manual_seed(1)
+    trained = build_model("avesformer-r18")
+    state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(trained), "step": 7,
+             "run": {"spec": trained.spec.to_dict(), "seed": 1}, "frozen": {}}
+    torch.save(state, tmp_path / "last.pt")
+    model = build_model("avesformer-r18", weights=str(tmp_path / "last.pt"))
+    assert model.weights_report.format == "avskit-checkpoint" and "step 7" in model.weights_report.description
+    torch.testing.assert_close(model.state_dict()["mask_head.classifier.4.weight"], trained.state_dict()["mask_head.classifier.4.weight"])
+    with pytest.raises(UserError, match="an avskit checkpoint of avesformer-r18, not of avesformer-r50"):
+        build_model("avesformer-r50", weights=str(tmp_path / "last.pt"))
+
+
+def test_released_avsegformer_reports_what_it_dropped(avsegformer_file):
+    model = build_model("avsegformer-r50", weights=str(avsegformer_file))
+    report = model.weights_report
+    groups = report.dropped_groups()
+    # the second backbone branch, SimpleFPN and attn_fc: in the file, never used by the forward
+    assert set(groups) == {"backbone.layer3_2", "backbone.layer4_2", "head.fpn", "head.attn_fc"}
+    assert report.loaded == len(model.state_dict()) and not report.filled and not report.kept
+    assert model.audio_backbone.pretrained  # VGGish came from the file: no random-weights notice
+
+
+def test_avss_avsbench_gets_zero_align_channel_bias(tmp_path):
+    data = load("avsbench_r50_avss")
+    state = model_state(data["keys"])
+    assert "tpavi_b1.align_channel.bias" not in state  # the AVSS release builds it without a bias
+    torch.save(state, tmp_path / "AVSS_resnet_miou_best.pth")
+    model = build_model("avsbench-r50", weights=str(tmp_path / "AVSS_resnet_miou_best.pth"), classes=71)
+    assert model.weights_report.filled == [f"tpavi.{i}.align_channel.bias" for i in range(4)]
+    assert not model.tpavi[0].align_channel.bias.any()
+    assert model.weights_report.kept  # VGGish is not in an AVSBench file: it says so
+
+
+def test_params_json_and_profile_plot_on_a_released_file(tmp_path, avsegformer_file):
+    """The acceptance commands: params --json names the format and counts; profile runs on the file."""
+    result = avskit("params", "avsegformer-r50", "--set", f"weights={avsegformer_file}", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["weights"]["format"] == "avsegformer-release"
+    assert report["weights"]["loaded"] == 740 and len(report["weights"]["dropped"]) == 185
+    assert len(report["weights"]["sha256"]) == 64
+    result = avskit("profile", "avsegformer-r50", "--set", f"weights={avsegformer_file}", "--iters", "2", "--warmup", "0",
+                    "--size", "64", "--results", str(tmp_path / "r.jsonl"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _code_pickle(path: Path, marker: Path) -> None:
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"model.weight": Payload()}, path)
+
+
+WRONG = {
+    "r18-for-r50": ("avesformer-r50", ["avskit state dict does not fit avesformer-r50", "wrong shape"]),
+    "truncated": ("avsegformer-r50", ["not a readable PyTorch file"]),
+    "pvt-for-resnet": ("avsegformer-r50", ["backbone is PVT-v2", "uses resnet50"]),
+    "code": ("avsegformer-r50", ["refused, it asks to run code"]),
+    "avsbench-for-avsegformer": ("avsegformer-r50", ["checkpoint of the AVSBench release", "belongs to the avsegformer family"]),
+    "unknown": ("avsegformer-r50", ["not a format avskit knows", "first keys: a.weight"]),
+    "avss-for-s4": ("avsbench-r50", ["wrong shape output_head.4.weight", "--set classes=71"]),
+}
+
+
+def _wrong_file(kind: str, folder: Path) -> Path:
+    path = folder / f"{kind}.pth"
+    if kind == "r18-for-r50":
+        torch.save(build_model("avesformer-r18").state_dict(), path)
+    elif kind == "truncated":
+        torch.save({"w": torch.zeros(1000, 1000)}, path)
+        path.write_bytes(path.read_bytes()[:100_000])
+    elif kind == "pvt-for-resnet":
+        torch.save({"head.transformer.encoder.layers.0.norm1.weight": torch.ones(256), "vggish.features.0.weight": torch.ones(1),
+                    "backbone.patch_embed1.proj.weight": torch.ones(64, 3, 7, 7)}, path)
+    elif kind == "code":
+        _code_pickle(path, folder / "ran")
+    elif kind == "avsbench-for-avsegformer":
+        torch.save({"tpavi_b1.g.weight": torch.ones(1), "path1.resConfUnit1.conv1.weight": torch.ones(1)}, path)
+    elif kind == "unknown":
+        torch.save({"a.weight": torch.ones(1)}, path)
+    elif kind == "avss-for-s4":
+        torch.save(model_state(load("avsbench_r50_avss")["keys"]), path)
+    return path
+
+
+@pytest.mark.parametrize("kind", list(WRONG))
+def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind):
+    model, fragments = WRONG[kind]
+    path = _wrong_file(kind, tmp_path)
+    plot = tmp_path / "lat.png"
+    result = avskit("profile", model, "--set", f"weights={path}", "--iters", "2", "--size", "64", "--plot", str(plot),
+                    "--results", str(tmp_path / "r.jsonl"), cwd=tmp_path)
+    line = one_line_error(result, str(path), *fragments)
+    assert not plot.exists() and not (tmp_path / "r.jsonl").exists(), line
+    assert not (tmp_path / "ran").exists()  # the pickle's command never ran
+
+
+def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file):
+    """The whole measured-accuracy path: synthetic data in the AVSBench layout, released-format
+    checkpoints under the releases' file names, eval with a bar, then report --eval-data --weights-dir."""
+    data = tmp_path / "AVSBench"
+    assert avskit("synth", "--subset", "s4", "--out", str(data / "Single-source"), "--videos", "7", "--size", "64", cwd=tmp_path).returncode == 0
+    weights = tmp_path / "checkpoints"
+    (weights / "AVSegFormer_res50_s4").mkdir(parents=True)
+    os.link(avsegformer_file, weights / "AVSegFormer_res50_s4" / "S4_best.pth")
+    avsbench = load("avsbench_r50_s4")
+    torch.save(model_state(avsbench["keys"]), weights / "S4_resnet_best.pth")
+    torch.save(model_state(avsbench["vggish_keys"]), weights / "vggish-10086976.pth")
+
+    result = avskit("eval", "avsegformer-r50", "--set", f"weights={weights / 'AVSegFormer_res50_s4' / 'S4_best.pth'}",
+                    "--data", str(data / "Single-source"), "--subset", "s4", "--size", "64", "--json",
+                    "--results", str(tmp_path / "eval.jsonl"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    assert report["weights_file"]["format"] == "avsegformer-release" and not report["initial_weights"]
+    assert 0 <= report["test"]["jaccard"] <= 1
+
+    store, out = tmp_path / "store.jsonl", tmp_path / "report"
+    result = avskit("report", "--no-measure", "--eval-data", str(data), "--weights-dir", str(weights),
+                    "--results", str(store), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "released avsegformer-r50 on s4" in result.stdout and "released avsbench-r50 on s4" in result.stdout
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    evals = [r for r in records if r["kind"] == "eval"]
+    assert {(r["model"].split("[")[0], r["metric"]) for r in evals} == {
+        (m, k) for m in ("avsegformer-r50", "avsbench-r50") for k in ("jaccard", "f_score")}
+    assert all(len(r["provenance"]["weights_sha256"]) == 64 for r in evals)
+    table3 = (out / "tables" / "table3.md").read_text()
+    assert "S4 J, released weights (measured)" in table3 and "S4 J (reported)" in table3
