@@ -121,7 +121,7 @@ def _check_backbone(path: str, keys: set[str], spec) -> None:
     if (found == "pvt_v2_b5") != spec.backbone.startswith("pvt"):
         other = "avsegformer-pvt / avsbench-pvt or --set backbone=pvt_v2_b5" if found == "pvt_v2_b5" else "a ResNet model"
         raise UserError(f"weights {path}: the file's backbone is {'PVT-v2' if found == 'pvt_v2_b5' else 'a ResNet'}, "
-                        f"{spec.label} uses {spec.backbone} (use {other})")
+                        f"{_plain(spec)} uses {spec.backbone} (use {other})")
 
 
 def _mismatch(path: str, what: str, label: str, missing, unexpected, shapes: list[str]) -> UserError:
@@ -172,7 +172,7 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
     if keys & set(own) and not any(entry[2](keys) for _, entry in _formats()):
         _check_backbone(path, keys, spec)
         frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
-        loaded = _load_state(model, path, "the avskit state dict", spec.label, state, allowed_missing=tuple(frozen))
+        loaded = _load_state(model, path, "the avskit state dict", _plain(spec), state, allowed_missing=tuple(frozen))
         if frozen and not keys & frozen:
             kept = ["audio_backbone (frozen VGGish, from vggish_weights)"]
             _mark_pretrained(model, bool(spec.vggish_weights))
@@ -184,7 +184,7 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
         if not detect(keys):
             continue
         if family != spec.family:
-            raise UserError(f"weights {path}: is a checkpoint of the {description}; {spec.label} belongs to the {spec.family} family "
+            raise UserError(f"weights {path}: is a checkpoint of the {description}; {_plain(spec)} belongs to the {spec.family} family "
                             f"(use a {family} model, e.g. {family}-r50 or {family}-pvt)")
         _check_backbone(path, keys, spec)
         try:
@@ -192,12 +192,19 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
         except KeyError as exc:
             raise UserError(f"weights {path}: {description} checkpoint without {exc.args[0]}; the file is incomplete") from None
         allowed = ("audio_backbone.",) if not any(k.startswith("audio_backbone.") for k in converted.state) else ()
-        loaded = _load_state(model, path, f"the {description} checkpoint", spec.label, converted.state, converted.unread, allowed)
+        loaded = _load_state(model, path, f"the {description} checkpoint", _plain(spec), converted.state, converted.unread, allowed)
         kept = ["audio_backbone (VGGish: the release keeps it apart; --set vggish_weights=vggish-10086976.pth)"] if allowed else []
         _mark_pretrained(model, bool(spec.vggish_weights) if allowed else True)
         return WeightsReport(path, sha, name, description, loaded, converted.dropped, converted.filled, kept)
     raise UserError(f"weights {path}: not a format avskit knows (first keys: {_first(keys)}); expected an avskit checkpoint "
                     f"or state dict, or a released checkpoint ({', '.join(entry[0] for _, entry in _formats())})")
+
+
+def _plain(spec) -> str:
+    """The model's label without the weights file it is being loaded from (messages name the file already)."""
+    import dataclasses
+
+    return dataclasses.replace(spec, weights=None).label
 
 
 def _formats():
@@ -224,7 +231,7 @@ def _load_avskit_checkpoint(model: nn.Module, spec, path: str, obj: dict, sha: s
             differ = [f"{k}: {getattr(trained, k)!r} there, {getattr(spec, k)!r} here" for k in saved
                       if k not in WEIGHT_FIELDS + ("name",) and getattr(trained, k) != getattr(spec, k, None)]
             if differ:
-                raise UserError(f"weights {path}: an avskit checkpoint of {trained.label}, not of {spec.label} ({'; '.join(differ[:3])})")
+                raise UserError(f"weights {path}: an avskit checkpoint of {trained.label}, not of {_plain(spec)} ({'; '.join(differ[:3])})")
     load_checkpoint(Path(path), model, obj)
     frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
     _mark_pretrained(model, bool(spec.vggish_weights))
