@@ -111,7 +111,11 @@ def axis_values(axis: str, values: Iterable[str]) -> list[str]:
 def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpec]:
     """``base`` with ``axis`` set to each value (checked like ``--set``); the base's other changes kept."""
     kept = {k: v for k, v in base.changes().items() if k != axis and not (axis == "qg" and k == "queries")}
-    return list(dict.fromkeys(make_spec(base.name, {**kept, axis: value}) for value in axis_values(axis, values)))
+    specs = [make_spec(base.name, {**kept, axis: value}) for value in axis_values(axis, values)]
+    if base.weights:  # a whole-model file fits the base's own architecture only: the other variants run without it
+        plain = dataclasses.replace(base, weights=None)
+        specs = [s if dataclasses.replace(s, weights=None) == plain else dataclasses.replace(s, weights=None) for s in specs]
+    return list(dict.fromkeys(specs))
 
 
 # ---- matching records --------------------------------------------------------------------------
