@@ -555,7 +555,7 @@ def eval_command(
     spec = spec_from_text(model, parse_set_options(set_))
     zoo_only(spec)
     if checkpoint is None and not spec.weights:
-        err.print("[yellow]note:[/] no --checkpoint or --set weights=FILE: evaluating the initial (untrained) weights", highlight=False)
+        err.print("[yellow]note:[/] no --checkpoint or --set weights=FILE: evaluating the initial (untrained) weights", highlight=False, soft_wrap=True)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -183,3 +183,40 @@ def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avs
     assert all(len(r["provenance"]["weights_sha256"]) == 64 for r in evals)
     table3 = (out / "tables" / "table3.md").read_text()
     assert "S4 J, released weights (measured)" in table3 and "S4 J (reported)" in table3
+
+
+def test_pvt_backbone_weights_in_the_releases_names(tmp_path):
+    """backbone_weights=pvt_v2_b5.pth with the releases' key names (patch_embed1, block1.N, norm1 and
+    a classifier head) loads into timm's pvt_v2_b5 through the key map."""
+    keys = {k[len("backbone."):]: v for k, v in load("avsegformer_pvt_s4")["keys"].items() if k.startswith("backbone.")}
+    state = model_state(keys)
+    state |= {"head.weight": torch.zeros(1000, 512), "head.bias": torch.zeros(1000)}  # ImageNet classifier: ignored
+    torch.save(state, tmp_path / "pvt_v2_b5.pth")
+    model = build_model("avsbench-pvt", backbone_weights=str(tmp_path / "pvt_v2_b5.pth"))
+    net = model.visual_backbone.net.state_dict()
+    torch.testing.assert_close(net["stages.2.blocks.39.mlp.dwconv.weight"], state["block3.39.mlp.dwconv.dwconv.weight"])
+    torch.testing.assert_close(net["stages.3.downsample.proj.weight"], state["patch_embed4.proj.weight"])
+    torch.testing.assert_close(net["stages.0.norm.weight"], state["norm1.weight"])
+    with pytest.raises(UserError, match="backbone_weights=imagenet is for ResNets"):
+        build_model("avsbench-pvt", backbone_weights="imagenet")
+
+
+def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path):
+    """With weights, Figure 8 gains the real model's own fusion map, and every figure's provenance
+    names the weights file and its SHA-256."""
+    data = load("avsbench_r50_s4")
+    torch.save(model_state(data["keys"]), tmp_path / "S4_resnet_best.pth")
+    torch.save(model_state(data["vggish_keys"]), tmp_path / "vggish.pth")
+    out = tmp_path / "figs"
+    result = avskit("dissipation", "avsbench-r50", "--set", f"weights={tmp_path / 'S4_resnet_best.pth'}",
+                    "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    from avsbench_kit.weights import file_sha256
+    from PIL import Image
+
+    sha = file_sha256(tmp_path / "S4_resnet_best.pth")
+    for name in ("fig8_fusion_maps", "fig4a_query_attention", "attention_sites"):
+        provenance = json.loads(Image.open(out / f"{name}.png").info["Description"])
+        assert sha in provenance["weights"] and "S4_resnet_best.pth" in provenance["weights"], name
+    fig8 = json.loads(Image.open(out / "fig8_fusion_maps.png").info["Description"])
+    assert fig8["panel weights"][-1] == "weights" and set(fig8["panel weights"][:-1]) == {"random"}
