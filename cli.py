@@ -29,7 +29,7 @@ err = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 SetOption = Annotated[
     Optional[list[str]],
-    typer.Option("--set", metavar="KEY=VALUE", help="Override one spec field (repeatable), e.g. --set fusion=tpavi --set stages=TTT."),
+    typer.Option("--set", metavar="KEY=VALUE", help="Override one spec field (repeatable), e.g. --set fusion=tpavi --set stages=TTT; --set weights=FILE loads the whole model (an avskit checkpoint or a released AVSegFormer/AVSBench checkpoint)."),
 ]
 SizeOption = Annotated[int, typer.Option(min=32, help="Input height and width for the forward pass (a multiple of 32).")]
 
@@ -97,6 +97,8 @@ def params(
         avskit params avsegformer-r50
 
         avskit params avesformer-r50 --set qg=qg --json
+
+        avskit params avsegformer-r50 --set weights=work_dir/AVSegFormer_res50_s4/S4_best.pth
     """
     from analyses.zoo import parameter_report
     from avsbench_kit.spec import parse_set_options, spec_from_text
