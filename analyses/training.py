@@ -113,7 +113,11 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
 
 def _frozen_source(spec: ModelSpec, cfg: TrainConfig) -> str:
     """How a rebuilt model gets the run's frozen weights back: their file, or the run's seed."""
-    return f"VGGish from {spec.vggish_weights}" if spec.vggish_weights else f"random VGGish, seed {cfg.seed}"
+    if spec.vggish_weights:
+        return f"VGGish from {spec.vggish_weights}"
+    if spec.weights:
+        return f"VGGish from the whole-model file {spec.weights} (or the seed {cfg.seed} if that file has none)"
+    return f"random VGGish, seed {cfg.seed}"
 
 
 def _check_resumable(checkpoint: Path, run: dict[str, Any], cfg: TrainConfig) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -43,6 +45,10 @@ def _build_with_weights(spec: ModelSpec) -> AVSModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
         model = FAMILIES.get(spec.family)(spec)
+        started = ((content.get("run") or {}).get("spec") or {}).get("weights") if seed is not None else None
+        if started and started != spec.weights and Path(started).is_file():
+            # a fine-tuning run: its frozen VGGish came from the file it started from
+            load_weights(model, dataclasses.replace(spec, weights=started))
     model.weights_report = load_weights(model, spec, content)
     audio = getattr(model, "audio_backbone", None)
     if audio is not None and not getattr(audio, "pretrained", True):

@@ -220,3 +220,18 @@ def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path):
         assert sha in provenance["weights"] and "S4_resnet_best.pth" in provenance["weights"], name
     fig8 = json.loads(Image.open(out / "fig8_fusion_maps.png").info["Description"])
     assert fig8["panel weights"][-1] == "weights" and set(fig8["panel weights"][:-1]) == {"random"}
+
+
+def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tmp_path):
+    """train --set weights=FILE fine-tunes; weights=last.pt then gets the frozen VGGish back from FILE
+    (the checkpoint holds only trainable state) and evaluates to the run's own numbers."""
+    torch.manual_seed(5)  # a VGGish no seed-0 build would give
+    torch.save(build_model("avesformer-r18").state_dict(), tmp_path / "start.pth")
+    run = tmp_path / "run"
+    args = ("--data", "synthetic:s4", "--size", "64", "--videos", "7")
+    trained = avskit("train", "avesformer-r18", "--set", f"weights={tmp_path / 'start.pth'}", "--steps", "2", "--batch", "2",
+                     "--out", str(run), "--json", *args, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    evaluated = avskit("eval", "avesformer-r18", "--set", f"weights={run / 'last.pt'}", "--json", *args, cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["test"] == json.loads(trained.stdout)["test"]
