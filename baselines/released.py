@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from avsbench_kit.models.backbones import pvt_release_to_timm
+from avsbench_kit.models.backbones import pvt_release_name
 from avsbench_kit.registry import WEIGHT_FORMATS
 
 
@@ -108,11 +108,7 @@ def _backbone(state: dict[str, Tensor], src: str, backbone: str) -> dict[str, Te
     """The releases' ``B2_ResNet`` (first branch: ``layer3_1``/``layer4_1``) or PVT-v2 under ``src``
     -> avskit's ``visual_backbone``."""
     if backbone.startswith("pvt"):
-        timm_names = pvt_release_to_timm({k: v for k, v in state.items() if k.startswith(src)}, src)
-        for k in state:  # mark what the PVT map read
-            if k.startswith(src) and not k.startswith(src + "head."):
-                state[k]
-        return {f"visual_backbone.net.{k}": v for k, v in timm_names.items()}
+        return {f"visual_backbone.net.{new}": state[k] for k in list(state) if (new := pvt_release_name(k, src)) is not None}
     out = _moved(state, f"{src}conv1.", "visual_backbone.stem.0.") | _moved(state, f"{src}bn1.", "visual_backbone.stem.1.")
     for released, ours in (("layer1", "layer1"), ("layer2", "layer2"), ("layer3_1", "layer3"), ("layer4_1", "layer4")):
         out |= _moved(state, f"{src}{released}.", f"visual_backbone.{ours}.")

@@ -76,24 +76,24 @@ class PVTPyramid(nn.Module):
         return self.net.forward_intermediates(image, indices=4, intermediates_only=True)
 
 
+def pvt_release_name(key: str, prefix: str = "") -> str | None:
+    """timm's name for one of the releases' PVT-v2 keys (``PREFIXpatch_embed{i}``, ``block{i}.N`` with
+    ``mlp.dwconv.dwconv``, ``norm{i}`` -> ``patch_embed`` / ``stages.{i-1}.downsample``,
+    ``stages.{i-1}.blocks.N``, ``stages.{i-1}.norm``); None for a key outside the backbone (``head.*``)."""
+    match = re.fullmatch(rf"{re.escape(prefix)}(patch_embed|block|norm)(\d)\.(.*)", key)
+    if not match:
+        return None
+    kind, stage, rest = match.group(1), int(match.group(2)) - 1, match.group(3)
+    if kind == "patch_embed":
+        return ("patch_embed." if stage == 0 else f"stages.{stage}.downsample.") + rest
+    if kind == "block":
+        return f"stages.{stage}.blocks.{rest.replace('mlp.dwconv.dwconv.', 'mlp.dwconv.')}"
+    return f"stages.{stage}.norm.{rest}"
+
+
 def pvt_release_to_timm(state: dict[str, Tensor], prefix: str = "") -> dict[str, Tensor]:
-    """The releases' PVT-v2 key names (``PREFIXpatch_embed{i}``, ``block{i}.N`` with ``mlp.dwconv.dwconv``,
-    ``norm{i}``) -> timm's (``patch_embed`` / ``stages.{i-1}.downsample``, ``stages.{i-1}.blocks.N``,
-    ``stages.{i-1}.norm``). Keys outside the backbone (and ``head.*``) are left out."""
-    out: dict[str, Tensor] = {}
-    pattern = re.compile(rf"{re.escape(prefix)}(patch_embed|block|norm)(\d)\.(.*)")
-    for key, value in state.items():
-        match = pattern.fullmatch(key)
-        if not match:
-            continue
-        kind, stage, rest = match.group(1), int(match.group(2)) - 1, match.group(3)
-        if kind == "patch_embed":
-            out[("patch_embed." if stage == 0 else f"stages.{stage}.downsample.") + rest] = value
-        elif kind == "block":
-            out[f"stages.{stage}.blocks.{rest.replace('mlp.dwconv.dwconv.', 'mlp.dwconv.')}"] = value
-        else:
-            out[f"stages.{stage}.norm.{rest}"] = value
-    return out
+    """A state dict in the releases' PVT-v2 names -> timm's names (keys outside the backbone left out)."""
+    return {new: value for key, value in state.items() if (new := pvt_release_name(key, prefix)) is not None}
 
 
 def build_backbone(name: str, weights: str | None = None) -> nn.Module:
