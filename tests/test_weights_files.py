@@ -37,7 +37,8 @@ def avsegformer_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("released")
     path = folder / "AVSegFormer_res50_s4.pth"
     torch.save(model_state(load("avsegformer_r50_s4")["keys"]), path)
-    return path
+    yield path
+    path.unlink()  # 0.6 GB
 
 
 def test_wrappers_and_module_prefix_are_unwrapped(tmp_path):
