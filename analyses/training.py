@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -142,7 +144,7 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
     state = read_checkpoint(Path(checkpoint)) if checkpoint else None
     if state is not None:
         saved = (state.get("run") or {}).get("spec")
-        if saved is not None and ModelSpec(**saved) != spec:
+        if saved is not None and dataclasses.replace(ModelSpec(**saved), weights=None) != spec:  # a fine-tuning run's start file aside
             saved = ModelSpec(**saved).to_dict()
             differ = [f"{k}: {saved.get(k)!r} there, {v!r} here" for k, v in spec.to_dict().items() if saved.get(k) != v]
             raise UserError(f"checkpoint {checkpoint} was trained as {ModelSpec(**saved).label}, not {spec.label} ({'; '.join(differ[:3])})")
