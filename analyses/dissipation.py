@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
@@ -120,11 +121,11 @@ def sites_heatmap(sites: list[dict[str, Any]], title: str):
                          "row diversity": [s["row_diversity"] for s in sites]}, index=rows, dtype=float)
     label_inches = 0.065 * max((len(r) for r in rows), default=10)  # room for the longest site name
     # the colour bar gets an axes of its own, so tight_layout leaves room for long site names
-    fig, (ax, bar) = plt.subplots(1, 2, figsize=(5.5 + label_inches, 1.6 + 0.28 * max(1, len(rows))),
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(5.5 + label_inches, 2.4 + 0.28 * max(1, len(rows))),
                                   gridspec_kw={"width_ratios": (14, 1)}, dpi=110)  # laid out at the dpi it is saved at
     if rows:
         sns.heatmap(grid, ax=ax, cbar_ax=bar, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
-                    cbar_kws={"label": "0 = collapsed, 1 = spread / diverse"}, linewidths=0.5, linecolor="white")
+                    cbar_kws={"label": "0 collapsed, 1 diverse"}, linewidths=0.5, linecolor="white")
         ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=7)
         for tick, s in zip(ax.yaxis.get_major_ticks(), sites):
             tick.label1.set_color("tab:red" if s["dissipated"] else "black")
@@ -397,9 +398,12 @@ def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("
     matplotlib.use("Agg")
     shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
     footer = " | ".join(f"{k}: {v}" for k, v in shown.items())
-    fig.text(0.01, 0.005, footer, fontsize=6, color="0.35", ha="left", va="bottom", wrap=True)
-    height = fig.get_size_inches()[1]  # margins in inches, not fractions, once a figure is tall
-    fig.tight_layout(rect=(0, min(0.04, 0.3 / height), 1, 1 - min(0.08, 0.6 / height)))
+    width, height = fig.get_size_inches()
+    # wrapped here, so the footer's height is known and the axes are laid out above it (6 pt text:
+    # about 19 characters and 0.1 inch a line); margins in inches, not fractions
+    lines = textwrap.wrap(footer, max(40, int(width * 19))) or [""]
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6, color="0.35", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, min(0.5, (0.04 + 0.1 * len(lines)) / height), 1, 1 - min(0.08, 0.6 / height)))
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     description = json.dumps(provenance, sort_keys=True)

@@ -156,11 +156,9 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
               "checkpoint": checkpoint, "initial_weights": checkpoint is None and not spec.weights, "test": test,
               "weights": _weights_note(spec)}
-    settings = {**_settings(data), "checkpoint": checkpoint}
     if getattr(model, "weights_report", None) is not None:
         report["weights_file"] = model.weights_report.to_dict()
-        settings["weights_sha256"] = model.weights_report.sha256
-    report["records"] = str(_record(report, "eval", results, settings))
+    report["records"] = str(_record(report, "eval", results, {**_settings(data), "checkpoint": checkpoint}))
     return report
 
 

@@ -18,6 +18,7 @@ that do not fit. What was loaded, dropped as unused and filled is returned as a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -65,6 +66,13 @@ class WeightsReport:
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, hashed once per (path, size, mtime): loading, records and figures all ask."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 22), b""):

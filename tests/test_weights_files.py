@@ -98,6 +98,10 @@ def test_params_json_and_profile_plot_on_a_released_file(tmp_path, avsegformer_f
     result = avskit("profile", "avsegformer-r50", "--set", f"weights={avsegformer_file}", "--iters", "2", "--warmup", "0",
                     "--size", "64", "--results", str(tmp_path / "r.jsonl"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
+    from avsbench_kit.results import load_records
+
+    [record] = load_records(tmp_path / "r.jsonl")  # the latency record says which weights were measured
+    assert record["provenance"]["weights_sha256"] == report["weights"]["sha256"]
 
 
 def _code_pickle(path: Path, marker: Path) -> None:
