@@ -209,6 +209,7 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
     if not records:
         raise UserError(f"no records in {store}: run without --no-measure first")
     # render into a scratch folder beside out, then move: a failed render leaves the old report whole
+    out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     try:
         files = render(records, scratch)

@@ -151,10 +151,16 @@ def consolidate(path: Path) -> Path:
 
 
 def ensure_writable_folder(folder: Path, option: str, what: str) -> None:
-    """Create ``folder`` and check it can be written, before any long work; UserError if not."""
+    """Check, before any long work, that ``folder`` can be written (or created, where its nearest
+    existing ancestor can be written); UserError if not. It creates nothing: a command that then
+    fails on its input leaves no empty output folder behind."""
+    existing = Path(folder)
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        probe = existing / f".avskit-write-test-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:

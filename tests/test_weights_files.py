@@ -240,3 +240,12 @@ def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tm
     evaluated = avskit("eval", "avesformer-r18", "--set", f"weights={run / 'last.pt'}", "--json", *args, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads(evaluated.stdout)["test"] == json.loads(trained.stdout)["test"]
+
+
+def test_a_wrong_file_leaves_no_empty_output_folder(tmp_path):
+    """--out is checked for writability before the work, but not created until something is written."""
+    path = _wrong_file("unknown", tmp_path)
+    out = tmp_path / "figs" / "nested"
+    result = avskit("dissipation", "avesformer-r18", "--set", f"weights={path}", "--out", str(out), cwd=tmp_path)
+    one_line_error(result, str(path), "not a format avskit knows")
+    assert not (tmp_path / "figs").exists()
