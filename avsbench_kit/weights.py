@@ -80,30 +80,30 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def read_weights(path: str) -> Any:
-    """The object in ``path``, read without running code; UserError (one line) when it cannot be."""
+def read_weights(path: str, what: str = "weights") -> Any:
+    """The object in ``path``, read without running code; UserError (one line, starting with
+    ``what`` and the path) when it cannot be. Every weights file avskit reads comes through here."""
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"weights {path}: no such file")
+        raise UserError(f"{what} {path}: no such file")
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
         text = str(exc)
-        wanted = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"global '?([\w.]+)'? ", text)
-        if "Weights only load failed" in text or wanted:
-            what = f" ({wanted.group(1)})" if wanted else ""
-            raise UserError(f"weights {path}: refused, it asks to run code{what}; only tensors are read") from None
-        raise UserError(f"weights {path}: not a readable PyTorch file ({type(exc).__name__}; truncated or not a checkpoint?)") from None
+        wanted = re.search(r"GLOBAL ([\w.]+)", text)  # a pickle naming a function or class to call
+        if wanted:
+            raise UserError(f"{what} {path}: refused, it asks to run code ({wanted.group(1)}); only tensors are read") from None
+        raise UserError(f"{what} {path}: not a readable PyTorch state dict ({type(exc).__name__}; truncated, or not a checkpoint?)") from None
 
 
-def unwrap(obj: Any, path: str) -> dict[str, Tensor]:
+def unwrap(obj: Any, path: str, what: str = "weights") -> dict[str, Tensor]:
     """A flat ``name -> tensor`` dict from a bare state dict or a ``state_dict``/``model`` wrapper,
     without a common ``module.`` prefix."""
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise UserError(f"weights {path}: does not hold a state dict of tensors")
+        raise UserError(f"{what} {path}: does not hold a state dict of tensors")
     if all(k.startswith("module.") for k in obj):
         obj = {k[len("module."):]: v for k, v in obj.items()}
     return obj

@@ -114,7 +114,7 @@ def _code_pickle(path: Path, marker: Path) -> None:
 
 WRONG = {
     "r18-for-r50": ("avesformer-r50", ["avskit state dict does not fit avesformer-r50", "wrong shape"]),
-    "truncated": ("avsegformer-r50", ["not a readable PyTorch file"]),
+    "truncated": ("avsegformer-r50", ["not a readable PyTorch state dict"]),
     "pvt-for-resnet": ("avsegformer-r50", ["backbone is PVT-v2", "uses resnet50"]),
     "code": ("avsegformer-r50", ["refused, it asks to run code"]),
     "avsbench-for-avsegformer": ("avsegformer-r50", ["checkpoint of the AVSBench release", "belongs to the avsegformer family"]),

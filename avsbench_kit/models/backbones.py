@@ -124,20 +124,11 @@ def _load_state_dict(name: str, weights: str, net: nn.Module) -> dict[str, Tenso
 
 
 def load_state_dict_file(path: str, what: str) -> dict[str, Tensor]:
-    """A state dict from ``path`` (a bare dict, or one under 'state_dict'/'model'); UserError if unusable."""
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"{what}: no such file {path}")
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"{what}: {path} is not a readable PyTorch state dict ({type(exc).__name__})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise UserError(f"{what}: {path} does not hold a state dict of tensors")
-    return obj
+    """A state dict from ``path`` (bare, under 'state_dict'/'model', or with a ``module.`` prefix),
+    read without running code (avsbench_kit.weights.read_weights); UserError if unusable."""
+    from avsbench_kit.weights import read_weights, unwrap
+
+    return unwrap(read_weights(path, what), path, what)
 
 
 def check_keys(path: str, state: dict[str, Tensor], expected: set[str]) -> None:
