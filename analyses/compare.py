@@ -37,7 +37,7 @@ from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.results import matching as matching_records
-from avsbench_kit.spec import BACKBONES, make_spec
+from avsbench_kit.spec import BACKBONES, make_spec, weights_for
 
 AXES = ("fusion", "qg", "stages", "queries", "backbone")
 ALL_STAGES = ("TTT", "CTT", "TCT", "TTC")
@@ -111,10 +111,7 @@ def axis_values(axis: str, values: Iterable[str]) -> list[str]:
 def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpec]:
     """``base`` with ``axis`` set to each value (checked like ``--set``); the base's other changes kept."""
     kept = {k: v for k, v in base.changes().items() if k != axis and not (axis == "qg" and k == "queries")}
-    specs = [make_spec(base.name, {**kept, axis: value}) for value in axis_values(axis, values)]
-    if base.weights:  # a whole-model file fits the base's own architecture only: the other variants run without it
-        plain = dataclasses.replace(base, weights=None)
-        specs = [s if dataclasses.replace(s, weights=None) == plain else dataclasses.replace(s, weights=None) for s in specs]
+    specs = [weights_for(make_spec(base.name, {**kept, axis: value}), base) for value in axis_values(axis, values)]
     return list(dict.fromkeys(specs))
 
 

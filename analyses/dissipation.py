@@ -29,7 +29,7 @@ from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
 from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import ensure_writable_folder
-from avsbench_kit.spec import ModelSpec, make_spec
+from avsbench_kit.spec import ModelSpec, make_spec, weights_for
 
 FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
 
@@ -213,10 +213,7 @@ def weights_note(spec) -> str:
 
 def _variant(base: ModelSpec, **changes) -> ModelSpec:
     """``base`` with ``changes``; a variant that is another architecture cannot use base's weights file."""
-    variant = dataclasses.replace(base, **changes)
-    if base.weights and dataclasses.replace(variant, weights=None) != dataclasses.replace(base, weights=None):
-        variant = dataclasses.replace(variant, weights=None)
-    return variant
+    return weights_for(dataclasses.replace(base, **changes), base)
 
 
 # Where a weighted baseline's own maps come from: (site, stride of its map)

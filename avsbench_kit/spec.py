@@ -70,6 +70,14 @@ FAMILY_FIELDS = {
 ALL_FIELDS = FAMILY_FIELDS["avesformer"]
 
 
+def weights_for(variant: ModelSpec, base: ModelSpec) -> ModelSpec:
+    """``variant`` of ``base`` (another value on some axis): it keeps base's whole-model ``weights``
+    file only when it is base's own architecture; the file fits no other."""
+    if variant.weights and dataclasses.replace(variant, weights=None) != dataclasses.replace(base, weights=None):
+        return dataclasses.replace(variant, weights=None)
+    return variant
+
+
 def _choice(key: str, value: Any, accepted: list[str] | tuple[str, ...]) -> str:
     text = str(value).strip().lower()
     if text not in accepted:
