@@ -85,7 +85,7 @@ def read_weights(path: str, what: str = "weights") -> Any:
     ``what`` and the path) when it cannot be. Every weights file avskit reads comes through here."""
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"{what} {path}: no such file")
+        raise UserError(f"{what} {path}: " + ("a folder, not a file" if file.is_dir() else "no such file"))
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:
