@@ -17,6 +17,7 @@ import numpy as np
 from analyses.dissipation import save_figure
 from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 from avsbench_kit import reported as paper
+from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red"}
@@ -149,7 +150,8 @@ def fig3(records: list[dict]):
 def scaling_sizes(records: list[dict], device: str) -> list[int]:
     """Input sizes the zoo was timed at on ``device`` in runs anchored on the base model."""
     zoo = [make_spec(name).to_dict() for name in ZOO_ORDER]
-    return sorted({r["provenance"]["size"] for r in records if r.get("kind") == "latency" and r.get("spec") in zoo
+    return sorted({r["provenance"]["size"] for r in records if r.get("kind") == "latency"
+                   and any(same_spec(r.get("spec"), spec) for spec in zoo)
                    and r["provenance"].get("anchor") == BASE and r["provenance"].get("device") == device})
 
 

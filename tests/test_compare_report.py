@@ -11,7 +11,7 @@ from helpers import run
 from analyses import compare, report, tables
 from analyses.compare import MeasureOptions, axis_values, measure, variants
 from avsbench_kit import UserError
-from avsbench_kit.results import load_records
+from avsbench_kit.results import load_records, matching
 from avsbench_kit.spec import make_spec
 
 
@@ -319,3 +319,16 @@ def test_console_headers_are_short_and_keep_reported_apart():
     assert cli._short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
     assert cli._short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
     assert cli._short_header("model") == "model"
+
+
+def test_records_written_before_the_weights_field_still_count():
+    """A spec field added later (weights) defaults to None: older records match in every lookup,
+    the scaling figure's included (it compared spec dicts directly and lost five sizes)."""
+    from analyses.figures import scaling_sizes
+    from analyses.tables import BASE
+
+    old = {k: v for k, v in make_spec(BASE).to_dict().items() if k != "weights"}
+    records = [{"kind": "latency", "spec": old, "metric": "latency_ms", "value": 1.0,
+                "provenance": {"size": size, "anchor": BASE, "device": "cpu"}} for size in (224, 288)]
+    assert scaling_sizes(records, "cpu") == [224, 288]
+    assert len(matching(records, "latency", make_spec(BASE).to_dict(), {"size": 288})) == 1
