@@ -4,9 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint fmt wheel-check bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
@@ -14,12 +14,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/avskit report --quick --out runs/report-quick
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# ruff, then the installed wheel (outside pytest's budget), then the suite on both cores
+test: lint wheel-check
+	$(BIN)/python -m pytest -q -n 2
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+wheel-check: $(STAMP)
+	PYTHON=$(BIN)/python bash scripts/check-wheel.sh
 
 bench: $(STAMP)
 	mkdir -p runs
 	$(BIN)/python -m pytest benchmarks -q --benchmark-json=runs/bench.json
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -15,6 +15,9 @@ from rich.table import Table
 
 from avsbench_kit.errors import UserError
 
+if __name__ != "avskit.cli":  # one copy of the module: the registries would fill twice otherwise
+    raise ImportError(f"import avskit.cli (or run `python -m avskit`), not {__name__}")
+
 app = typer.Typer(
     help="AVESFormer and AVS baselines in the real-time setting (one frame, T=1): the zoo, parameters, "
     "latency and where it goes, attention dissipation, the synthetic benchmark.",
@@ -29,7 +32,9 @@ err = Console(stderr=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of a table.")]
 SetOption = Annotated[
     Optional[list[str]],
-    typer.Option("--set", metavar="KEY=VALUE", help="Override one spec field (repeatable), e.g. --set fusion=tpavi --set stages=TTT; --set weights=FILE loads the whole model (an avskit checkpoint or a released AVSegFormer/AVSBench checkpoint)."),
+    typer.Option("--set", metavar="KEY=VALUE", help="Override one spec field (repeatable), e.g. --set fusion=tpavi --set stages=TTT; --set "
+                                                    "weights=FILE loads the whole model (an avskit checkpoint or a released AVSegFormer/AVSBench "
+                                                    "checkpoint)."),
 ]
 SizeOption = Annotated[int, typer.Option(min=32, help="Input height and width for the forward pass (a multiple of 32).")]
 
@@ -52,7 +57,7 @@ def models(json_out: JsonFlag = False) -> None:
 
         avskit models --json
     """
-    from analyses.zoo import overview
+    from avskit.analyses.zoo import overview
 
     info = overview()
     if json_out:
@@ -100,8 +105,8 @@ def params(
 
         avskit params avsegformer-r50 --set weights=work_dir/AVSegFormer_res50_s4/S4_best.pth
     """
-    from analyses.zoo import parameter_report
     from avsbench_kit.spec import parse_set_options, spec_from_text
+    from avskit.analyses.zoo import parameter_report
 
     spec = spec_from_text(model, parse_set_options(set_))
     with err.status(f"counting parameters of {escape(spec.label)} (one forward and backward pass)..."):
@@ -148,7 +153,7 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
 
         avskit demo --size 320 --json
     """
-    from analyses.zoo import demo as run_demo
+    from avskit.analyses.zoo import demo as run_demo
 
     with err.status("building the zoo...") as status:
         rows = run_demo(size, on_model=lambda name: status.update(f"{name}: parameters and one forward pass at {size}x{size}..."))
@@ -170,7 +175,8 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
 
 @app.command()
 def profile(
-    models: Annotated[list[str], typer.Argument(help="One or more zoo models or labels like 'avesformer-r50[stages=TTT]'; several are timed interleaved (A B A B ...).")],
+    models: Annotated[list[str], typer.Argument(help="One or more zoo models or labels like 'avesformer-r50[stages=TTT]'; several are timed "
+                                                     "interleaved (A B A B ...).")],
     set_: SetOption = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="fp32, or bf16/fp16 autocast (a speed path measured beside fp32 eager).")] = "fp32",
@@ -184,8 +190,10 @@ def profile(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs", help="Also time CUDA-graph replay (CUDA only).")] = False,
     depth: Annotated[int, typer.Option(help="Levels of the per-module tree below the model's parts (1 = parts only).")] = 2,
     trace: Annotated[Optional[str], typer.Option(metavar="FILE", help="Write a torch.profiler Chrome trace of the first model.")] = None,
-    plot: Annotated[Optional[str], typer.Option(metavar="FILE", help="Draw every candidate's timed rounds (seaborn violins with the points, median marked, noisy runs flagged) to a .png, .svg or .pdf.")] = None,
-    results: Annotated[Optional[str], typer.Option(metavar="PATH", help="Record store to append to (default: $AVSKIT_RESULTS or runs/records.jsonl).")] = None,
+    plot: Annotated[Optional[str], typer.Option(metavar="FILE", help="Draw every candidate's timed rounds (seaborn violins with the points, "
+                                                                     "median marked, noisy runs flagged) to a .png, .svg or .pdf.")] = None,
+    results: Annotated[Optional[str], typer.Option(metavar="PATH", help="Record store to append to (default: $AVSKIT_RESULTS or "
+                                                                        "runs/records.jsonl).")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """How fast a model really is at T=1 and where its time goes: latency distribution, per-module breakdown, FLOPs, utilization.
@@ -207,9 +215,9 @@ def profile(
 
         avskit profile avesformer-r18 --device cuda --dtype bf16 --cuda-graphs --trace trace.json
     """
-    from analyses.profile import ProfileOptions
-    from analyses.profile import profile as run_profile
     from avsbench_kit.spec import parse_set_options, spec_from_text
+    from avskit.analyses.profile import ProfileOptions
+    from avskit.analyses.profile import profile as run_profile
 
     opts = ProfileOptions(device=device, dtype=dtype, batch=batch, size=size, threads=threads, warmup=warmup, iters=iters,
                           compile=compile_, channels_last=channels_last, cuda_graphs=cuda_graphs, depth=depth, trace=trace,
@@ -294,8 +302,10 @@ def dissipation(
     model: Annotated[str, typer.Argument(help="A zoo model or a label like 'avesformer-r18[fusion=dissipation]'.")],
     set_: SetOption = None,
     image: Annotated[Optional[str], typer.Option(metavar="PATH", help="A frame (any image format); without it, the synthetic frame.")] = None,
-    audio: Annotated[Optional[str], typer.Option(metavar="PATH", help="A sound file (wav, flac, ...); its first 0.96 s is used; without it, the synthetic sound.")] = None,
-    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Write the attention figures (fig4a, fig7, fig8, fig9; PNG and SVG) here.")] = None,
+    audio: Annotated[Optional[str], typer.Option(metavar="PATH", help="A sound file (wav, flac, ...); its first 0.96 s is used; without it, the "
+                                                                      "synthetic sound.")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Write the attention figures (fig4a, fig7, fig8, fig9; PNG and "
+                                                                                "SVG) here.")] = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Does the model's attention use the audio? Every attention site with its dissipation metrics.
@@ -318,9 +328,9 @@ def dissipation(
 
         avskit dissipation avesformer-r18 --image frame.png
     """
-    from analyses.dissipation import draw_figures, draw_sites, load_sample, probe_sites
     from avsbench_kit.results import ensure_writable_folder
     from avsbench_kit.spec import parse_set_options, spec_from_text
+    from avskit.analyses.dissipation import draw_figures, draw_sites, load_sample, probe_sites
 
     spec = spec_from_text(model, parse_set_options(set_))
     sample = load_sample(image, audio)
@@ -461,7 +471,8 @@ def train_command(
     audio_blind: AudioBlind = False,
     seed: Annotated[int, typer.Option(help="Seeds the initial weights (random VGGish included), the data order and the flips.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda (under torchrun: NCCL, one GPU per process).")] = "cpu",
-    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; the same run there resumes, another run is refused (default: runs/train/LABEL).")] = None,
+    out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; the same run there resumes, another run is "
+                                                                                "refused (default: runs/train/LABEL).")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Discard the checkpoint in --out and start this run afresh.")] = False,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
@@ -483,9 +494,9 @@ def train_command(
 
         avskit train avesformer-r50 --data path/to/Single-source --subset s4 --epochs 30 --batch 16 --lr 5e-4
     """
-    from analyses.training import DataOptions, run_training, zoo_only
     from avsbench_kit.engine import TrainConfig, training_device
     from avsbench_kit.spec import parse_set_options, spec_from_text
+    from avskit.analyses.training import DataOptions, run_training, zoo_only
 
     spec = spec_from_text(model, parse_set_options(set_))
     zoo_only(spec)
@@ -531,7 +542,8 @@ def train_command(
 def eval_command(
     model: Annotated[str, typer.Argument(help="A zoo model or a label.")],
     set_: SetOption = None,
-    checkpoint: Annotated[Optional[str], typer.Option(metavar="FILE", help="A checkpoint from avskit train; without one the initial weights are evaluated.")] = None,
+    checkpoint: Annotated[Optional[str], typer.Option(metavar="FILE", help="A checkpoint from avskit train; without one the initial weights are "
+                                                                           "evaluated.")] = None,
     data: DataOption = "synthetic:s4",
     subset: SubsetOption = None,
     size: Annotated[int, typer.Option(help="Frame height and width.")] = 224,
@@ -549,15 +561,17 @@ def eval_command(
 
         avskit eval avsegformer-r50 --data path/to/Multi-sources --subset ms3 --json
 
-        avskit eval avsegformer-r50 --set weights=AVSegFormer_res50_s4.pth --set vggish_weights=vggish-10086976.pth --data AVSBench/Single-source --subset s4
+        avskit eval avsegformer-r50 --set weights=AVSegFormer_res50_s4.pth --set vggish_weights=vggish-10086976.pth
+        --data AVSBench/Single-source --subset s4
     """
-    from analyses.training import DataOptions, run_evaluation, zoo_only
     from avsbench_kit.spec import parse_set_options, spec_from_text
+    from avskit.analyses.training import DataOptions, run_evaluation, zoo_only
 
     spec = spec_from_text(model, parse_set_options(set_))
     zoo_only(spec)
     if checkpoint is None and not spec.weights:
-        err.print("[yellow]note:[/] no --checkpoint or --set weights=FILE: evaluating the initial (untrained) weights", highlight=False, soft_wrap=True)
+        err.print("[yellow]note:[/] no --checkpoint or --set weights=FILE: evaluating the initial (untrained) "
+                  "weights", highlight=False, soft_wrap=True)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -595,14 +609,20 @@ def _split_models(text: str) -> list[str]:
 
 @app.command()
 def compare(
-    fusion: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the decoder's fusion: names, comma-separated or repeated, or 'all'.")] = None,
+    fusion: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the decoder's fusion: names, comma-separated or repeated, or "
+                                                                              "'all'.")] = None,
     qg: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the query generator (none, qg, bqg, pqg) or 'all'.")] = None,
-    stages: Annotated[Optional[list[str]], typer.Option(metavar="PATTERNS", help="Sweep the decoder stages (CTT, TTT, TCT, TTC, ...) or 'all'.")] = None,
-    queries: Annotated[Optional[list[str]], typer.Option(metavar="COUNTS", help="Sweep the number of queries (e.g. 8,16,32) or 'all' (8..256).")] = None,
+    stages: Annotated[Optional[list[str]], typer.Option(metavar="PATTERNS", help="Sweep the decoder stages (CTT, TTT, TCT, TTC, ...) or "
+                                                                                 "'all'.")] = None,
+    queries: Annotated[Optional[list[str]], typer.Option(metavar="COUNTS", help="Sweep the number of queries (e.g. 8,16,32) or 'all' "
+                                                                                "(8..256).")] = None,
     backbone: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the visual backbone (r18, r50) or 'all'.")] = None,
-    models: Annotated[Optional[list[str]], typer.Option(metavar="MODELS", help="Instead of an axis: these models (zoo names, labels or references FILE.py:factory) against the base.")] = None,
-    base: Annotated[str, typer.Option(help="The model every variant derives from (a zoo name, a label, or a reference FILE.py:factory with --models); it anchors the latency runs.")] = "avesformer-r50",
-    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train and evaluate each variant: synthetic:s4|ms3|avss or an AVSBench root (with --subset).")] = None,
+    models: Annotated[Optional[list[str]], typer.Option(metavar="MODELS", help="Instead of an axis: these models (zoo names, labels or references "
+                                                                               "FILE.py:factory) against the base.")] = None,
+    base: Annotated[str, typer.Option(help="The model every variant derives from (a zoo name, a label, or a reference FILE.py:factory with "
+                                           "--models); it anchors the latency runs.")] = "avesformer-r50",
+    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train and evaluate each variant: synthetic:s4|ms3|avss or an AVSBench "
+                                                                      "root (with --subset).")] = None,
     subset: SubsetOption = None,
     steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
     train_size: Annotated[int, typer.Option(help="Frame size for training (with --train).")] = 64,
@@ -638,9 +658,9 @@ def compare(
 
         avskit compare --base examples/tiny_avs.py:build --models avesformer-r18,avsegformer-r50
     """
-    from analyses.compare import MeasureOptions, environment_for, measure, summary, variants
     from avsbench_kit.results import default_store, load_records
     from avsbench_kit.spec import spec_from_text
+    from avskit.analyses.compare import MeasureOptions, environment_for, measure, summary, variants
 
     given = {axis: values for axis, values in (("fusion", fusion), ("qg", qg), ("stages", stages), ("queries", queries),
                                                ("backbone", backbone), ("models", models)) if values}
@@ -699,15 +719,20 @@ def compare(
 
 @app.command()
 def report(
-    quick: Annotated[bool, typer.Option("--quick", help="Fewer timed rounds and scaling sizes: about 5 minutes on a 2-core CPU when nothing is recorded yet.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Fewer timed rounds and scaling sizes: about 5 minutes on a 2-core CPU when nothing is "
+                                                        "recorded yet.")] = False,
     out_dir: Annotated[str, typer.Option("--out", metavar="DIR", help="Where the tables, figures, README and records.jsonl go.")] = "reports",
-    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Measure what the records lack first (default), or only render the records there are.")] = True,
-    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train the four zoo models (fig1's third panel), e.g. synthetic:s4.")] = None,
+    measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Measure what the records lack first (default), or only render the "
+                                                                         "records there are.")] = True,
+    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train the four zoo models (fig1's third panel), e.g. "
+                                                                      "synthetic:s4.")] = None,
     steps: Annotated[int, typer.Option(help="Training steps per model (with --train).")] = 600,
     device: Annotated[str, typer.Option(help="cpu or cuda: where missing latency is measured.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
-    eval_data: Annotated[Optional[str], typer.Option(metavar="ROOT", help="An AVSBench root (or one subset's folder): evaluate the released checkpoints in --weights-dir on it first.")] = None,
-    weights_dir: Annotated[Optional[str], typer.Option(metavar="DIR", help="Where the released checkpoints are, under the releases' file names (README: Released checkpoints).")] = None,
+    eval_data: Annotated[Optional[str], typer.Option(metavar="ROOT", help="An AVSBench root (or one subset's folder): evaluate the released "
+                                                                          "checkpoints in --weights-dir on it first.")] = None,
+    weights_dir: Annotated[Optional[str], typer.Option(metavar="DIR", help="Where the released checkpoints are, under the releases' file names "
+                                                                           "(README: Released checkpoints).")] = None,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -729,8 +754,8 @@ def report(
 
         avskit report --eval-data AVSBench --weights-dir checkpoints --quick
     """
-    from analyses.report import report as run_report
     from avsbench_kit.results import default_store
+    from avskit.analyses.report import report as run_report
 
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
@@ -763,6 +788,49 @@ def report(
     out.print(f"wrote {len(summary['files'])} files to {escape(summary['out'])} from {summary['records']} records "
               f"({summary['measured']} measurements made now, {summary['reused']} read back); start with "
               f"{escape(str(Path(summary['out']) / 'README.md'))}", highlight=False, soft_wrap=True)
+
+
+@app.command("gpu-bench")
+def gpu_bench(
+    out_dir: Annotated[str, typer.Argument(metavar="OUT", help="Folder for records.jsonl, gpu-bench.json and gpu-bench.md (created).")],
+    device: Annotated[str, typer.Option(help="cuda (the benchmark) or cpu (the same path as a smoke run).")] = "cuda",
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 64x64, 3 timed rounds, AVESFormer-R18 in two stage patterns.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """The prepared GPU benchmark: everything the paper times, on the CUDA machine at hand.
+
+    All zoo models at batch 1 in fp32 and bf16, eager and CUDA graphs, then the Table 7 stage
+    patterns and the Table 8 query counts on AVESFormer-R50, each group timed interleaved with
+    AVESFormer-R50 as its anchor. Needs torch and torchvision only (fvcore, where installed, adds
+    FLOPs and utilization). Writes OUT/records.jsonl, OUT/gpu-bench.json and OUT/gpu-bench.md, with
+    the paper's latencies beside, labelled reported. Without a CUDA device it stops at once unless
+    --device cpu.
+
+    Examples:
+
+        avskit gpu-bench reports/gpu
+
+        avskit gpu-bench /tmp/smoke --device cpu --quick
+
+        avskit report --no-measure --results reports/gpu/records.jsonl --out /tmp/gpu-report
+    """
+    import importlib.util
+
+    import torch
+
+    from avskit.analyses.gpu_bench import check_device, run_gpu_bench
+
+    check_device(device)
+    if device == "cuda":
+        err.print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name(0)}", highlight=False)
+    if importlib.util.find_spec("fvcore") is None:
+        err.print("fvcore is not installed: FLOPs and utilization will be missing", highlight=False)
+    summary = run_gpu_bench(Path(out_dir), device=device, quick=quick, progress=lambda m: err.print(escape(m), highlight=False))
+    if json_out:
+        _print_json(summary)
+        return
+    for name in summary["files"]:
+        out.print(f"wrote {escape(name)}", highlight=False, soft_wrap=True)
 
 
 _shown_warnings: set[str] = set()
@@ -803,7 +871,3 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"avskit: error: {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

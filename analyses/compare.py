@@ -28,10 +28,10 @@ from typing import Any, Callable, Iterable
 import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
+from avsbench_kit.foreign import as_input_device, model_inputs
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
-from avsbench_kit.foreign import as_input_device, model_inputs
 from avsbench_kit.profiling.params import count_parameters
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
@@ -81,7 +81,7 @@ class MeasureOptions:
         if unknown:
             raise UserError(f"unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}")
         if self.train:  # a bad --train is an error now, not after minutes of measuring
-            from analyses.training import DataOptions
+            from avskit.analyses.training import DataOptions
 
             try:
                 DataOptions(self.train, self.subset, self.train_size, self.videos).resolve_subset()
@@ -195,7 +195,7 @@ def _flops(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
 
 
 def _dissipation(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
-    from analyses.dissipation import site_table, synthetic_sample
+    from avskit.analyses.dissipation import site_table, synthetic_sample
 
     sites = site_table(spec, synthetic_sample(DISSIPATION_SIZE, DISSIPATION_SEED))
     flagged = [s for s in sites if s["dissipated"]]
@@ -224,11 +224,11 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
             models.append(build_from_spec(spec).to(device))
             inputs.append(as_input_device(model_inputs(models[-1], 1, opts.size), device))
         say(f"latency: {len(timed)} models interleaved, {opts.warmup} warm-up + {opts.iters} rounds at {opts.size}x{opts.size}")
-        stats = interleaved_latency([lambda m=m, a=a: m(*a) for m, a in zip(models, inputs)], device, opts.warmup, opts.iters,
+        stats = interleaved_latency([lambda m=m, a=a: m(*a) for m, a in zip(models, inputs, strict=True)], device, opts.warmup, opts.iters,
                                     on_iteration=lambda i: say(f"latency: round {i}/{opts.iters}"))
         run = uuid.uuid4().hex[:12]
         new = []
-        for spec, model, args, stat in zip(timed, models, inputs, stats):  # the anchor is recorded again: its row of this run
+        for spec, model, args, stat in zip(timed, models, inputs, stats, strict=True):  # the anchor is recorded again: its row of this run
             modules, coverage = [], None
             if opts.breakdown_iters > 0:  # scaling runs skip it: they only need the end-to-end time
                 say(f"latency: per-part breakdown of {spec.label}")
@@ -247,8 +247,8 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
 
 
 def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[dict], sweep: Sweep, say) -> None:
-    from analyses.training import DataOptions, run_training
     from avsbench_kit.engine import TrainConfig
+    from avskit.analyses.training import DataOptions, run_training
 
     settings = _settings("train", opts, env)
     for spec in specs:
@@ -259,7 +259,10 @@ def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[di
         cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device)
         folder = Path("runs") / "train" / f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}"
         say(f"train: {spec.label} on {opts.train}, {opts.steps} steps")
-        run_training(spec, data, cfg, folder, store, on_step=lambda step, loss: say(f"train: {spec.label} step {step}/{opts.steps}, loss {loss:.3f}"))
+        def on_step(step: int, loss: float, label: str = spec.label) -> None:  # bound now, not at the loop's end
+            say(f"train: {label} step {step}/{opts.steps}, loss {loss:.3f}")
+
+        run_training(spec, data, cfg, folder, store, on_step=on_step)
         records[:] = load_records(store)
         sweep.measured.append((spec.label, "train"))
 

@@ -127,7 +127,7 @@ def sites_heatmap(sites: list[dict[str, Any]], title: str):
         sns.heatmap(grid, ax=ax, cbar_ax=bar, vmin=0, vmax=1, cmap="viridis", annot=True, fmt=".2f", annot_kws={"fontsize": 7},
                     cbar_kws={"label": "0 collapsed, 1 diverse"}, linewidths=0.5, linecolor="white")
         ax.set_yticks([i + 0.5 for i in range(len(rows))], rows, fontsize=7)
-        for tick, s in zip(ax.yaxis.get_major_ticks(), sites):
+        for tick, s in zip(ax.yaxis.get_major_ticks(), sites, strict=False):
             tick.label1.set_color("tab:red" if s["dissipated"] else "black")
         ax.tick_params(axis="x", labelsize=8)
     else:
@@ -267,7 +267,7 @@ def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None
     spec7 = _variant(base, stages="TTT", fusion="cross_attention")
     recorder = capture(spec7, sample)
     fig7 = []
-    for prefix in [f"decoder.stages.{s}.layers.{l}.fusion" for s in range(3) for l in range(2)]:
+    for prefix in [f"decoder.stages.{s}.layers.{layer}.fusion" for s in range(3) for layer in range(2)]:
         record = _fusion_record(recorder, prefix)
         fig7.append({"map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
     return {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
@@ -351,7 +351,7 @@ def _fig8(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 3.6))
-    for ax, entry in zip(axes, data):
+    for ax, entry in zip(axes, data, strict=True):
         weights = " [weights]" if entry.get("source") == "weights" else ""
         _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){weights}\n{entry['verdict']}")
     fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
@@ -377,7 +377,7 @@ def _fig7(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.4))
-    for i, (ax, entry) in enumerate(zip(axes, data)):
+    for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):
         _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}")
     fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
     return fig

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from analyses.dissipation import save_figure
-from analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 from avsbench_kit import reported as paper
 from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
+from avskit.analyses.dissipation import save_figure
+from avskit.analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red"}
 PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
@@ -86,7 +86,7 @@ def fig1(records: list[dict]):
         if lat and params:
             base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
-    for ax, subset in zip(axes[:2], ("s4", "ms3")):
+    for ax, subset in zip(axes[:2], ("s4", "ms3"), strict=True):
         points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items() if paper.ACCURACY[n][subset][0] is not None]
         measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
         title = f"{subset.upper()}: paper's J vs latency measured here"
@@ -104,7 +104,8 @@ def fig1(records: list[dict]):
             synthetic.append({**p, "y": 100 * j["value"], "steps": j["provenance"].get("steps")})
     steps = sorted({p["steps"] for p in synthetic if p["steps"]})
     _accuracy_panel(axes[2], synthetic, "synthetic S4 J, % (measured here)",
-                    "synthetic S4: J and latency both measured here" + (f"\n(trained {', '.join(map(str, steps))} steps, random init)" if steps else ""))
+                    "synthetic S4: J and latency both measured here" + (f"\n(trained {', '.join(map(str, steps))} steps, random "
+                                                                        f"init)" if steps else ""))
     fig.suptitle("Figure 1: accuracy vs latency (marker area = live parameters, VGGish included)", fontsize=12)
     return fig
 
@@ -119,16 +120,16 @@ def fig3(records: list[dict]):
     devs = devices(records)
     names = ["avsegformer-r50", "avesformer-r50", "avesformer-r18"]
     fig, axes = plt.subplots(len(devs) or 1, 1, figsize=(11, 1.6 + 0.75 * len(names) * max(1, len(devs))), squeeze=False)
-    for ax, dev in zip(axes[:, 0], devs or ["cpu"]):
+    for ax, dev in zip(axes[:, 0], devs or ["cpu"], strict=True):
         rows = []
         lats = latencies(records, [make_spec(name) for name in ZOO_ORDER], BASE, dev)
         for name in names:
             lat = lats[make_spec(name)]
             if lat and lat.get("modules"):
                 rows.append((name, lat["value"], _groups(lat["modules"])))
-        for y, (name, total, shares) in enumerate(rows):
+        for y, (_name, total, shares) in enumerate(rows):
             left = 0.0
-            for (group, _), colour, share in zip(PART_GROUPS, GROUP_COLOURS, shares):
+            for (group, _), colour, share in zip(PART_GROUPS, GROUP_COLOURS, shares, strict=True):
                 ax.barh(y, share, left=left, color=colour, edgecolor="white", label=group if y == 0 else None)
                 if share >= 0.04:
                     ax.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center", fontsize=8, color="white")
@@ -159,7 +160,7 @@ def scaling_size(records: list[dict]):
     plt = _pyplot()
     devs = devices(records)
     fig, axes = plt.subplots(1, max(1, len(devs)), figsize=(6.5 * max(1, len(devs)), 4.4), squeeze=False)
-    for ax, dev in zip(axes[0], devs or ["cpu"]):
+    for ax, dev in zip(axes[0], devs or ["cpu"], strict=True):
         zoo = [make_spec(name) for name in ZOO_ORDER]
         by_size = {s: latencies(records, zoo, BASE, dev, s) for s in scaling_sizes(records, dev)}
         for spec in zoo:
@@ -182,10 +183,10 @@ def scaling_queries(records: list[dict]):
     plt = _pyplot()
     devs = devices(records)
     fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.4))
-    for dev, marker in zip(devs, ("o", "s")):
+    for dev, marker in zip(devs, ("o", "s", "^", "D"), strict=False):  # a marker per device, four at most
         specs = [make_spec(BASE, {"queries": q}) for q in paper.TABLE8_QUERIES]
         lats = latencies(records, specs, BASE, dev)  # one run: the base's point is from the sweep's rounds
-        pts = [(q, lats[spec]) for q, spec in zip(paper.TABLE8_QUERIES, specs)]
+        pts = [(q, lats[spec]) for q, spec in zip(paper.TABLE8_QUERIES, specs, strict=True)]
         pts = [(q, r) for q, r in pts if r]
         if pts:
             ax.errorbar([q for q, _ in pts], [r["value"] for _, r in pts], yerr=[r["stats"]["iqr"] / 2 for _, r in pts],
@@ -244,7 +245,7 @@ def latency_distributions(panels: list[tuple[str, list[dict[str, Any]]]], title:
     state = np.random.get_state()  # seaborn's strip jitter draws from numpy's global generator
     np.random.seed(0)
     try:
-        for ax, (panel_title, candidates) in zip(axes[:, 0], panels):
+        for ax, (panel_title, candidates) in zip(axes[:, 0], panels, strict=True):
             _latency_panel(ax, panel_title, candidates, pd, sns)
     finally:
         np.random.set_state(state)
@@ -271,7 +272,7 @@ def _latency_panel(ax, title: str, candidates: list[dict[str, Any]], pd, sns) ->
                zorder=5, label="median")
     ax.set_yticks(range(len(candidates)), [c["label"] + ("" if c["samples"] else " (no rounds kept)") for c in candidates],
                   fontsize=8)
-    for tick, c in zip(ax.yaxis.get_major_ticks(), candidates):
+    for tick, c in zip(ax.yaxis.get_major_ticks(), candidates, strict=False):
         tick.label1.set_color("tab:red" if c["noisy"] else "black")
     for y, c in enumerate(candidates):
         note = f"median {c['median']:.1f} ms, IQR {c['iqr_ratio']:.0%}" + (" NOISY" if c["noisy"] else "")

@@ -17,10 +17,10 @@ from typing import Any, Callable
 import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
+from avsbench_kit.foreign import as_input_device, model_inputs, spec_from_dict
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
-from avsbench_kit.foreign import as_input_device, model_inputs, spec_from_dict
 from avsbench_kit.profiling.peak import peak_matmul_gflops
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.results import append_records, default_store, make_record
@@ -73,7 +73,7 @@ class ProfileOptions:
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be at least 1, got {self.threads}")
         if self.plot is not None:
-            from analyses.dissipation import PLOT_FORMATS
+            from avskit.analyses.dissipation import PLOT_FORMATS
 
             if Path(self.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
                 raise UserError(f"--plot {self.plot}: give a file ending in .png, .svg or .pdf")
@@ -219,10 +219,10 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
     # each candidate against the peak of the dtype it computes in: eager is fp32
     results = [_result(r, s, stats[0], breakdowns.get(r.spec) if r.path == "eager" else None, flops[r.spec],
                        peaks["fp32" if r.path == "eager" else opts.dtype]["peak"])
-               for r, s in zip(runners, stats)]
-    for res, stat, runner in zip(results, stats, runners):
+               for r, s in zip(runners, stats, strict=True)]
+    for res, stat, runner in zip(results, stats, runners, strict=True):
         if runner.path != "eager":
-            eager_median = next(st.median for rr, st in zip(runners, stats) if rr.spec == runner.spec and rr.path == "eager")
+            eager_median = next(st.median for rr, st in zip(runners, stats, strict=True) if rr.spec == runner.spec and rr.path == "eager")
             res["speedup_vs_eager"] = round(eager_median / stat.median, 4)
     out = {"results": results, "env": env, "peak_gflops": round(peaks[opts.dtype]["peak"], 2),
            "peaks": {dt: {k: round(v, 2) for k, v in p.items()} for dt, p in peaks.items()}, "flop_convention": CONVENTION}
@@ -238,8 +238,8 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
 
 def _plot(results: list[dict[str, Any]], env: dict[str, Any], target: str) -> str:
     """The latency distribution of each candidate of this run, drawn with seaborn."""
-    from analyses.dissipation import save_plot
-    from analyses.figures import latency_candidates, latency_distributions
+    from avskit.analyses.dissipation import save_plot
+    from avskit.analyses.figures import latency_candidates, latency_distributions
 
     title = (f"{env['device_name']} ({env['device']}, {env['threads']} threads), batch {env['batch']}, {env['size']}x{env['size']}, "
              f"{env['warmup']} warm-up + {env['iters']} interleaved rounds")

@@ -102,7 +102,7 @@ def plan(eval_data: Path, weights_dir: Path) -> tuple[list[Planned], list[str]]:
 def evaluate_released(eval_data: Path, weights_dir: Path, store: Path, size: int = 224,
                       progress: Callable[[str], None] | None = None) -> list[dict]:
     """Evaluate every planned (model, subset); returns one summary per evaluation (records go to ``store``)."""
-    from analyses.training import DataOptions, run_evaluation
+    from avskit.analyses.training import DataOptions, run_evaluation
 
     say = progress or (lambda message: None)
     work, notes = plan(eval_data, weights_dir)

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from analyses import figures, tables
-from analyses.compare import MeasureOptions, measure, variants
 from avsbench_kit import UserError
 from avsbench_kit.results import ensure_writable_folder, load_records
 from avsbench_kit.spec import make_spec
+from avskit.analyses import figures, tables
+from avskit.analyses.compare import MeasureOptions, measure, variants
 
 MAPS_SEED = 0
 
@@ -82,9 +82,9 @@ def _maps(store: Path, say: Callable[[str], None]) -> None:
     """The attention maps of figures 4, 7, 8 and 9 as one record (drawn later from the record)."""
     import torch
 
-    from analyses.dissipation import collect_maps, synthetic_sample
     from avsbench_kit.profiling.env import command_line, environment
     from avsbench_kit.results import append_records, make_record
+    from avskit.analyses.dissipation import collect_maps, synthetic_sample
 
     spec = make_spec("avesformer-r18")
     if _maps_record(load_records(store)):
@@ -157,8 +157,8 @@ def render(records: list[dict], out: Path) -> list[str]:
     """Tables, figures, README and records.jsonl into ``out`` from ``records`` only; returns the files written."""
     import numpy as np
 
-    from analyses.dissipation import render_maps, save_figure
     from avsbench_kit.data.synthetic import synthetic_frame
+    from avskit.analyses.dissipation import render_maps, save_figure
 
     used = select(records)
     written = []
@@ -176,7 +176,7 @@ def render(records: list[dict], out: Path) -> list[str]:
         rgb = synthetic_frame("s4", maps["provenance"]["input_seed"], 0, 0, maps["provenance"]["size"]).image
         written += render_maps(maps["data"], np.asarray(rgb), out / "figures", {**provenance([maps]), "time": maps["provenance"].get("time")})
     written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
-    from analyses.report_readme import readme
+    from avskit.analyses.report_readme import readme
 
     written.append(_write(out / "README.md", readme(used, written, out)))
     return written
@@ -200,7 +200,7 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
         raise UserError(f"--results {store} is the report's own copy of its records; give another store (e.g. runs/records.jsonl)")
     evaluated = []
     if released is not None:
-        from analyses.released_eval import evaluate_released, plan
+        from avskit.analyses.released_eval import evaluate_released, plan
 
         plan(*released)  # bad folders or no checkpoint: one line now, before any measuring
         evaluated = evaluate_released(*released, store, tables.REPORT_SIZE, progress)

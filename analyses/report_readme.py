@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analyses import tables
 from avsbench_kit.spec import make_spec
+from avskit.analyses import tables
 
 FIGURE_NOTES = {
     "fig1_accuracy_latency": "Accuracy against latency. Left and middle: the paper's reported J on S4 and MS3 (y) against latency "

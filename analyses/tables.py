@@ -162,7 +162,7 @@ def table3(records: list[dict]) -> Table:
             row[f"ratio to {BASE}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
         rows.append(row)
     measured_acc = False
-    for row, spec in zip(rows, zoo):
+    for row, spec in zip(rows, zoo, strict=True):
         for subset, first in RELEASED_SUBSETS:
             j, f = released_eval_record(records, spec.name, subset), released_eval_record(records, spec.name, subset, "f_score")
             if j or f:
@@ -187,7 +187,7 @@ def _sweep_rows(records: list[dict], base: str, axis: str, values: list, reporte
     specs = [make_spec(base, {axis: value}) for value in values]
     lats = {dev: latencies(records, specs, base, dev) for dev in devices(records)}
     rows = []
-    for value, spec in zip(values, specs):
+    for value, spec in zip(values, specs, strict=True):
         row = {label or axis: value}
         row.update(_reported_cells(reported.get(value, {}), subsets))
         row.update(_measured_cells(records, spec, base, {dev: lats[dev][spec] for dev in lats}))

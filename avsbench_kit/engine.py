@@ -100,7 +100,7 @@ class SyntheticFrames(torch.utils.data.Dataset):
 
 
 def collate(batch: list) -> tuple[Tensor, Tensor, Tensor]:
-    images, audios, masks, _ = zip(*batch)
+    images, audios, masks, _ = zip(*batch, strict=True)
     return torch.stack(images), torch.stack(audios), torch.stack(masks)
 
 

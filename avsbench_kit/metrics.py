@@ -49,7 +49,7 @@ def f_score(logits: Tensor, target: Tensor) -> float:
     gt = (target > 0).float()
     thresholds = torch.linspace(0, 1 - 1e-10, THRESHOLDS)  # float32, as the official code builds it
     curves = []
-    for frame, truth in zip(probs, gt):
+    for frame, truth in zip(probs, gt, strict=True):
         if truth.mean() == 0:
             continue
         binary = (frame[None] >= thresholds[:, None, None]).float()  # [255, H, W]
@@ -99,7 +99,7 @@ class SemanticMeter:
             raise ValueError(f"expected logits [N, {self.num_classes}, H, W] and target [N, H, W], got {list(logits.shape)} and {list(target.shape)}")
         c = self.num_classes
         pred = logits.argmax(1)
-        for p, t in zip(pred, target):
+        for p, t in zip(pred, target, strict=True):
             # as the official code: pixels labelled < 0 are dropped from the prediction too; labels
             # >= C are outside the ground-truth histogram but their predictions still count
             keep = t >= 0

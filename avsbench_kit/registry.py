@@ -1,10 +1,10 @@
 """Registries of swappable parts, filled by decorators (timm's model-registry style).
 
 avsbench_kit registers its own parts (the prompt query generator, cross-attention fusion, the
-AVESFormer family); the ``baselines`` package registers the rest when plugins are loaded. Plugins
-are found through the ``avsbench_kit.plugins`` entry-point group, so avsbench_kit never imports a
-higher folder at import time; a source checkout that is not installed falls back to importing
-``baselines`` by name.
+AVESFormer family); the ``avskit.baselines`` package registers the rest when plugins are loaded.
+Plugins are found through the ``avsbench_kit.plugins`` entry-point group, so avsbench_kit never
+imports a higher folder at import time; a source checkout that is not installed falls back to
+importing ``avskit.baselines`` by name.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Registry(Generic[F]):
 QUERY_GENERATORS: Registry = Registry("query generator")
 FUSIONS: Registry = Registry("fusion")
 FAMILIES: Registry = Registry("model family")
-# name -> (description, family, detect(keys) -> bool, convert(state, spec) -> baselines.released.Converted)
+# name -> (description, family, detect(keys) -> bool, convert(state, spec) -> avskit.baselines.released.Converted)
 WEIGHT_FORMATS: Registry = Registry("weights format")
 
 _loaded = False
@@ -63,6 +63,6 @@ def load_plugins() -> None:
         ep.load()
     if not any(ep.name == "baselines" for ep in found):
         try:
-            importlib.import_module("baselines")
+            importlib.import_module("avskit.baselines")
         except ModuleNotFoundError:
             pass

@@ -15,7 +15,7 @@ from avsbench_kit.models.backbones import build_backbone
 from avsbench_kit.models.base import AVSModel
 from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.registry import FAMILIES
-from baselines.tpavi import TPAVI
+from avskit.baselines.tpavi import TPAVI
 
 DIM = 256
 
@@ -97,7 +97,7 @@ class AVSBenchModel(AVSModel):
     def segment(self, image: Tensor, audio: Tensor) -> Tensor:
         embedding = self.audio_backbone(audio)  # [B, 128]
         feats = self.visual_backbone(image)
-        maps = [tpavi.forward_map(conv(f), embedding) for conv, tpavi, f in zip(self.stage_convs, self.tpavi, feats)]
+        maps = [tpavi.forward_map(conv(f), embedding) for conv, tpavi, f in zip(self.stage_convs, self.tpavi, feats, strict=True)]
         return self.output_head(self.decoder(maps))
 
 

@@ -18,7 +18,7 @@ from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.nn.blocks import AttentionSubLayer, DeformableSelfAttention, FeedForward, maps_to_tokens, tokens_to_maps
 from avsbench_kit.nn.deformable import reference_points
 from avsbench_kit.registry import FAMILIES, QUERY_GENERATORS
-from baselines.channel_attention import ChannelAttentionMixer
+from avskit.baselines.channel_attention import ChannelAttentionMixer
 
 EMBED_DIM = 256
 

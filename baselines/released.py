@@ -29,7 +29,7 @@ def split_packed_attention(state: dict[str, Tensor], src: str, dst: str) -> dict
     for kind in ("weight", "bias"):
         packed = state.get(f"{src}.in_proj_{kind}")
         if packed is not None:
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), packed.chunk(3)):
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), packed.chunk(3), strict=True):
                 out[f"{dst}.{name}.{kind}"] = part
         if f"{src}.out_proj.{kind}" in state:
             out[f"{dst}.out_proj.{kind}"] = state[f"{src}.out_proj.{kind}"]
@@ -54,13 +54,13 @@ def post_norm_layers(state: dict[str, Tensor], prefix: str, ffn: tuple[str, str]
 def query_generator_state(state: dict[str, Tensor], prefix: str = "head.query_generator.",
                           learnable: str = "head.learnable_query.weight") -> dict[str, Tensor]:
     """The released ``AttentionGenerator`` (FFN ``ffn.0``/``ffn.2``) and the head's learnable query
-    -> :class:`baselines.query_generators.AttentionQueryGenerator`'s state dict."""
+    -> :class:`avskit.baselines.query_generators.AttentionQueryGenerator`'s state dict."""
     out = {"query.weight": state[f"{prefix}query.weight"], "learnable_query.weight": state[learnable]}
     return out | post_norm_layers(state, prefix, ("ffn.0", "ffn.2"))
 
 
 def query_decoder_state(state: dict[str, Tensor], prefix: str = "head.transformer.decoder.") -> dict[str, Tensor]:
-    """The released ``AVSTransformerDecoder`` (FFN ``linear1``/``linear2``) -> :class:`baselines.avsegformer.QueryDecoder`."""
+    """The released ``AVSTransformerDecoder`` (FFN ``linear1``/``linear2``) -> :class:`avskit.baselines.avsegformer.QueryDecoder`."""
     return post_norm_layers(state, prefix, ("linear1", "linear2"))
 
 
@@ -128,7 +128,7 @@ AVSBENCH_UNUSED = ("resnet.layer3_2.", "resnet.layer4_2.", "path4.resConfUnit1."
 
 
 def avsegformer_release(state: dict[str, Tensor], spec) -> "Converted":
-    """``torch.save(model.module.state_dict())`` of the released AVSegFormer -> :class:`baselines.avsegformer.AVSegFormer`."""
+    """``torch.save(model.module.state_dict())`` of the released AVSegFormer -> :class:`avskit.baselines.avsegformer.AVSegFormer`."""
     src = _Reads(state)
     out = _backbone(src, "backbone.", spec.backbone)
     out |= _moved(src, "vggish.", "audio_backbone.") | _moved(src, "audio_proj.", "audio_proj.")
@@ -151,7 +151,7 @@ def avsegformer_release(state: dict[str, Tensor], spec) -> "Converted":
 
 def avsbench_release(state: dict[str, Tensor], spec) -> "Converted":
     """The released ``Pred_endecoder`` state dict (ResNet-50 ``resnet.*`` or PVT ``encoder_backbone.*``)
-    -> :class:`baselines.avsbench.AVSBenchModel`. VGGish is not in it: it comes through ``vggish_weights``."""
+    -> :class:`avskit.baselines.avsbench.AVSBenchModel`. VGGish is not in it: it comes through ``vggish_weights``."""
     src = _Reads(state)
     out = _backbone(src, "encoder_backbone." if spec.backbone.startswith("pvt") else "resnet.", spec.backbone)
     for i in range(4):

@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import DIM, SHAPES, TOKENS
 
+from avsbench_kit.models.decoder import ConvolutionLayer, DecoderContext, TransformerLayer, level_positions
 from avsbench_kit.nn.attention import attend, attention_probabilities
 from avsbench_kit.nn.blocks import DeformableSelfAttention
-from avsbench_kit.models.decoder import ConvolutionLayer, DecoderContext, TransformerLayer, level_positions
 from avsbench_kit.nn.deformable import reference_points
 from avsbench_kit.registry import FUSIONS
-from baselines.tpavi import TPAVI
+from avskit.baselines.tpavi import TPAVI
 
 HEADS = 8
 ATTENTION_CASES = {

@@ -18,6 +18,8 @@ attention, and the probe leaves it out.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -36,7 +38,7 @@ class ImageEncoder(nn.Module):
         super().__init__()
         widths = (3, 16, 32, 64, dim, dim)
         self.layers = nn.Sequential(*[nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU())
-                                      for a, b in zip(widths, widths[1:])])
+                                      for a, b in pairwise(widths)])
 
     def forward(self, image: Tensor) -> Tensor:
         return self.layers(image)

@@ -1,7 +1,11 @@
+import os
+
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# Two cores: under pytest-xdist each of the two workers takes one thread (two each would fight over
+# the cores); a plain run takes both.
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 @pytest.fixture

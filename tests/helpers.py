@@ -1,6 +1,6 @@
 """Helpers shared by the test modules (pytest puts this folder on sys.path)."""
 
-import cli
+from avskit import cli
 
 
 def run(capsys, *args):

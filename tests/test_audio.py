@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avsbench_kit import UserError
-from avsbench_kit.audio import BANDS, HIGH_HZ, LOW_HZ, LOG_OFFSET, mel_weights, waveform_to_examples
+from avsbench_kit.audio import BANDS, HIGH_HZ, LOG_OFFSET, LOW_HZ, mel_weights, waveform_to_examples
 
 
 def tone(hz: float, seconds: float, rate: int = 16000) -> np.ndarray:

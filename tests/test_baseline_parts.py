@@ -3,9 +3,9 @@
 import torch
 from torch import nn
 
-from baselines.channel_attention import ChannelAttentionMixer
-from baselines.query_generators import AttentionQueryGenerator, BiasQueryGenerator
-from baselines.tpavi import TPAVI
+from avskit.baselines.channel_attention import ChannelAttentionMixer
+from avskit.baselines.query_generators import AttentionQueryGenerator, BiasQueryGenerator
+from avskit.baselines.tpavi import TPAVI
 
 
 def count(module: nn.Module) -> int:
@@ -65,7 +65,7 @@ def test_bias_query_generator_is_repeated_audio_plus_bias():
 def test_avsegformer_gates_the_mask_feature_before_the_query_maps():
     """REFERENCE.md (corrected): mask_feature = CHA(mask_feature, audio) first; einsum, MLP and residual use the gated map."""
     from avsbench_kit.models.mask_head import MaskHead
-    from baselines.channel_attention import ChannelAttentionMixer
+    from avskit.baselines.channel_attention import ChannelAttentionMixer
 
     torch.manual_seed(0)
     head = MaskHead(256, queries=5, classes=1, mixer=ChannelAttentionMixer(256)).eval()
@@ -83,7 +83,7 @@ def test_avsegformer_gates_the_mask_feature_before_the_query_maps():
 
 def test_avsbench_residual_unit_adds_relu_of_its_input():
     """REFERENCE.md (corrected): the release's first ReLU is in place, so the skip adds relu(x)."""
-    from baselines.avsbench import ResidualConvUnit
+    from avskit.baselines.avsbench import ResidualConvUnit
 
     unit = ResidualConvUnit(8)
     for conv in (unit.conv1, unit.conv2):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run
-
 from avsbench_kit.results import load_records
+
+from helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,8 @@ def test_models_json(capsys):
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
     info = json.loads(out)
-    assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt"]
+    assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50",
+                                                   "avsegformer-pvt", "avsbench-pvt"]
     assert set(info["axes"]["fusion"]) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
     assert set(info["axes"]["qg"]) == {"pqg", "qg", "bqg", "none"}
     assert {m["name"]: m["reported_params_m"] for m in info["models"]}["avesformer-r18"] == 108
@@ -96,7 +97,7 @@ def test_help(capsys, args):
 
 def test_script_exit_status_in_a_real_process():
     proc = subprocess.run(
-        [sys.executable, "-m", "cli", "params", "avesformer-r50", "--set", "stages=CXZ"],
+        [sys.executable, "-m", "avskit", "params", "avesformer-r50", "--set", "stages=CXZ"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-import cli
-from helpers import run
-from analyses import compare, report, tables
-from analyses.compare import MeasureOptions, axis_values, measure, variants
 from avsbench_kit import UserError
 from avsbench_kit.results import load_records, matching
 from avsbench_kit.spec import make_spec
+from avskit import cli
+from avskit.analyses import compare, report, tables
+from avskit.analyses.compare import MeasureOptions, axis_values, measure, variants
 
+from helpers import run
 
 # ---- sweeps ----------------------------------------------------------------------------------------
 
@@ -272,7 +272,7 @@ def test_report_bad_input_is_one_line(capsys, tmp_path):
 
 
 def test_pareto_frontier():
-    from analyses.figures import pareto
+    from avskit.analyses.figures import pareto
 
     points = [(10, 70), (12, 80), (15, 75), (8, 60), (20, 81)]
     assert pareto(points) == [3, 0, 1, 4]
@@ -324,8 +324,8 @@ def test_console_headers_are_short_and_keep_reported_apart():
 def test_records_written_before_the_weights_field_still_count():
     """A spec field added later (weights) defaults to None: older records match in every lookup,
     the scaling figure's included (it compared spec dicts directly and lost five sizes)."""
-    from analyses.figures import scaling_sizes
-    from analyses.tables import BASE
+    from avskit.analyses.figures import scaling_sizes
+    from avskit.analyses.tables import BASE
 
     old = {k: v for k, v in make_spec(BASE).to_dict().items() if k != "weights"}
     records = [{"kind": "latency", "spec": old, "metric": "latency_ms", "value": 1.0,

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import cli
 from avsbench_kit import UserError
 from avsbench_kit.data.avsbench import AVSBenchFrames
 from avsbench_kit.data.synthetic import SUBSETS, synthetic_frame
 from avsbench_kit.metrics import jaccard
+from avskit import cli
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,19 @@ import pytest
 import torch
 
 from avsbench_kit import UserError, build_model
+from avsbench_kit.engine import (
+    SyntheticFrames,
+    TrainConfig,
+    dice_loss,
+    evaluate,
+    iou_loss,
+    load_checkpoint,
+    save_checkpoint,
+    segmentation_loss,
+    train,
+    trainable_state,
+)
 from avsbench_kit.results import load_records
-from avsbench_kit.engine import (SyntheticFrames, TrainConfig, dice_loss, evaluate, iou_loss, load_checkpoint,
-                                 save_checkpoint, segmentation_loss, train, trainable_state)
 
 
 def test_losses_by_hand():
@@ -47,7 +57,7 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     assert torch.load(ckpt, weights_only=True)["step"] == 2
     resumed, r2 = small_run(tmp_path, 4, ckpt)
     assert r2["steps"] == 4 and r1["loss"] == pytest.approx(r2["loss"], rel=1e-5)
-    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     assert not list(ckpt.parent.glob(".*partial"))  # written atomically
     saved = torch.load(ckpt, weights_only=True)
@@ -88,7 +98,7 @@ def test_checkpoint_errors(tmp_path):
 def test_train_and_eval_commands(capsys, tmp_path):
     import json
 
-    import cli
+    from avskit import cli
 
     args = ["avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--results", str(tmp_path / "r.jsonl")]
     code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--seed", "3", "--out", str(tmp_path / "run"), "--json"])
@@ -117,7 +127,7 @@ def test_train_and_eval_commands(capsys, tmp_path):
     (["eval", "avesformer-r18", "--checkpoint", "/nonexistent.pt"], "no such file"),
 ])
 def test_train_eval_bad_input(capsys, args, message):
-    import cli
+    from avskit import cli
 
     code = cli.main(args)
     err = capsys.readouterr().err
@@ -127,7 +137,7 @@ def test_train_eval_bad_input(capsys, args, message):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal only happens where there is no CUDA device")
 def test_train_refuses_cuda_without_a_device(capsys):
-    import cli
+    from avskit import cli
 
     code = cli.main(["train", "avesformer-r18", "--device", "cuda", "--steps", "1"])
     err = capsys.readouterr().err
@@ -167,7 +177,7 @@ def test_frozen_audio_features_are_served_from_one_pass():
 
 
 def _train(capsys, tmp_path, *extra):
-    import cli
+    from avskit import cli
 
     code = cli.main(["train", "avesformer-r18", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2",
                      "--out", str(tmp_path / "ck"), "--results", str(tmp_path / "r.jsonl"), *extra])
@@ -192,7 +202,7 @@ def test_resume_never_mixes_runs(capsys, tmp_path, second, differs):
 
 
 def test_the_same_run_resumes_and_eval_refuses_another_model(capsys, tmp_path):
-    import cli
+    from avskit import cli
 
     assert _train(capsys, tmp_path)[0] == 0
     code, err = _train(capsys, tmp_path)  # the same command again: finished, nothing to redo

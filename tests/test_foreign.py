@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run
 from torch import nn
 
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.probes import capture_attention
 from avsbench_kit.results import load_records
 from avsbench_kit.spec import spec_from_text
+
+from helpers import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +115,7 @@ def model_file(tmp_path_factory):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    return subprocess.run([sys.executable, "-m", "avskit", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
 def test_params_profile_dissipation_as_real_processes(model_file, tmp_path):

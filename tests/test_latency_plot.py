@@ -1,7 +1,7 @@
 """The latency distribution plot: every timed round, the median marked, a noisy run flagged; same input, same bytes."""
 
-from analyses.dissipation import save_figure
-from analyses.figures import latency_candidates, latency_distributions
+from avskit.analyses.dissipation import save_figure
+from avskit.analyses.figures import latency_candidates, latency_distributions
 
 
 def _record(model, samples):

@@ -107,7 +107,7 @@ def test_verdicts_on_the_zoo():
         return set(table[table["dissipated"]]["site"])
 
     assert flagged() == set()
-    assert flagged(fusion="dissipation") == {f"decoder.stages.{s}.layers.{l}.fusion.cross_attn.attn" for s in (1, 2) for l in (0, 1)}
+    assert flagged(fusion="dissipation") == {f"decoder.stages.{s}.layers.{layer}.fusion.cross_attn.attn" for s in (1, 2) for layer in (0, 1)}
     qg_flagged = flagged(qg="qg")
     assert {f"query_generator.layers.{i}.cross_attn.attn" for i in range(6)} <= qg_flagged
     assert all(site.startswith("query_generator.") for site in qg_flagged)

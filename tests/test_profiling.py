@@ -93,7 +93,8 @@ def test_breakdown_covers_the_forward():
     assert [r.name for r in parts] == list(model.parts)
     assert 0.9 < result.coverage <= 1.0  # measured in the same passes: the parts lie inside the forward
     fusion = next(r for r in rows if r.name == "fusion")
-    assert fusion.depth == 0 and fusion.params == sum(p.numel() for s in model.decoder.stages[1:] for l in s.layers for p in l.fusion.parameters())
+    assert fusion.depth == 0 and fusion.params == sum(p.numel() for s in model.decoder.stages[1:]
+                                                  for layer in s.layers for p in layer.fusion.parameters())
     # a stage's time is at most its decoder's
     decoder = next(r for r in rows if r.name == "decoder")
     assert sum(r.latency_ms for r in rows if r.name.startswith("decoder.stages.")) <= decoder.latency_ms * 1.05

@@ -7,11 +7,11 @@ channel-attention mixer, query generator and query decoder; the full released mo
 
 import pytest
 import torch
-from released import load, model_state, rule_state, rule_tensor
 
 from avsbench_kit import build_model
+from avskit.baselines.channel_attention import ChannelAttentionMixer
 
-from baselines.channel_attention import ChannelAttentionMixer
+from released import load, model_state, rule_state, rule_tensor
 
 
 def test_channel_mixer_equals_the_released_crossmodalmixer():
@@ -28,8 +28,8 @@ def test_channel_mixer_equals_the_released_crossmodalmixer():
 
 
 def test_query_generator_equals_the_released_attention_generator():
-    from baselines.query_generators import AttentionQueryGenerator
-    from baselines.released import query_generator_state
+    from avskit.baselines.query_generators import AttentionQueryGenerator
+    from avskit.baselines.released import query_generator_state
 
     data = load("avsegformer_query_generator")
     qg = AttentionQueryGenerator(256, 300).eval()
@@ -46,8 +46,8 @@ def test_query_generator_equals_the_released_attention_generator():
 
 
 def test_query_decoder_equals_the_released_decoder():
-    from baselines.avsegformer import QueryDecoder
-    from baselines.released import query_decoder_state
+    from avskit.baselines.avsegformer import QueryDecoder
+    from avskit.baselines.released import query_decoder_state
 
     data = load("avsegformer_query_decoder")
     decoder = QueryDecoder(256).eval()

@@ -4,9 +4,9 @@ import json
 
 import torch
 
-import cli
-from analyses.profile import ProfileOptions, _speed_path_runner
 from avsbench_kit import build_model
+from avskit import cli
+from avskit.analyses.profile import ProfileOptions, _speed_path_runner
 
 
 def test_bf16_autocast_path_is_close_to_eager():

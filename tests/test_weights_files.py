@@ -10,17 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from released import load, model_state
 
 from avsbench_kit import UserError, build_model
 from avsbench_kit.engine import CHECKPOINT_FORMAT, trainable_state
+
+from released import load, model_state
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def avskit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    return subprocess.run([sys.executable, "-m", "avskit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
 def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
@@ -216,8 +217,9 @@ def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path):
     result = avskit("dissipation", "avsbench-r50", "--set", f"weights={tmp_path / 'S4_resnet_best.pth'}",
                     "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    from avsbench_kit.weights import file_sha256
     from PIL import Image
+
+    from avsbench_kit.weights import file_sha256
 
     sha = file_sha256(tmp_path / "S4_resnet_best.pth")
     for name in ("fig8_fusion_maps", "fig4a_query_attention", "attention_sites"):

@@ -80,7 +80,7 @@ def _read_csv(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader)
-            rows = [dict(zip(header, row), _first=row[0]) for row in reader if row]
+            rows = [dict(zip(header, row, strict=False), _first=row[0]) for row in reader if row]
     except (OSError, UnicodeDecodeError, StopIteration, csv.Error) as exc:
         raise UserError(f"{path}: not a readable csv ({type(exc).__name__})") from None
     missing = [c for c in needed if c not in header]

@@ -99,7 +99,7 @@ def synthetic_frame(subset: str, seed: int, video: int, frame: int, size: int = 
     image = base[None, None, :] * background[:, :, None]
     mask = np.zeros((size, size), dtype=np.uint8)
     everything = np.zeros((size, size), dtype=bool)
-    for i, (cls, (cy, cx)) in enumerate(zip(objects, centres)):
+    for i, (cls, (cy, cx)) in enumerate(zip(objects, centres, strict=True)):
         _, shape, colour, texture, *_ = CLASSES[cls]
         jitter = rng.uniform(-0.02, 0.02, size=2)
         region = _shape_mask(shape, yy, xx, cy + jitter[0], cx + jitter[1], 0.13)

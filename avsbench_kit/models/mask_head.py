@@ -17,7 +17,7 @@ class InputProjection(nn.Module):
         self.levels = nn.ModuleList(conv_norm(c, dim) for c in channels)
 
     def forward(self, feats: list[Tensor]) -> list[Tensor]:
-        return [proj(f) for proj, f in zip(self.levels, feats)]
+        return [proj(f) for proj, f in zip(self.levels, feats, strict=True)]
 
 
 class MaskHead(nn.Module):

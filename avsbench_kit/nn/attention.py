@@ -139,5 +139,5 @@ class MultiHeadAttention(nn.Module):
 def name_attention_sites(model: nn.Module) -> None:
     """Give every attention module of ``model`` its path as ``site``, for probes and profiles."""
     for name, module in model.named_modules():
-        if hasattr(module, "site") and isinstance(getattr(module, "site"), str):
+        if hasattr(module, "site") and isinstance(module.site, str):
             module.site = name

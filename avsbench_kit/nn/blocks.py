@@ -60,7 +60,7 @@ def tokens_to_maps(tokens: Tensor, shapes: list[tuple[int, int]]) -> list[Tensor
     """Split ``[B, S, C]`` multi-scale tokens into ``[B, C, h, w]`` maps, one per level."""
     b, _, c = tokens.shape
     parts = tokens.split([h * w for h, w in shapes], dim=1)
-    return [p.transpose(1, 2).reshape(b, c, h, w) for p, (h, w) in zip(parts, shapes)]
+    return [p.transpose(1, 2).reshape(b, c, h, w) for p, (h, w) in zip(parts, shapes, strict=True)]
 
 
 def maps_to_tokens(maps: list[Tensor]) -> tuple[Tensor, list[tuple[int, int]]]:

@@ -135,7 +135,7 @@ class _SDPAInterceptor(TorchFunctionMode):
             return out
         if func is F.scaled_dot_product_attention:
             names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa")
-            bound = dict(zip(names, args)) | kwargs
+            bound = dict(zip(names, args, strict=False)) | kwargs
             probs = sdpa_probabilities(bound["query"], bound["key"], bound.get("attn_mask"), bound.get("is_causal", False),
                                        bound.get("scale"), bound.get("enable_gqa", False))
             self.recorder.add(site, "sdpa", _as_4d(probs))
@@ -145,7 +145,7 @@ class _SDPAInterceptor(TorchFunctionMode):
 def _mha_weights(module: nn.MultiheadAttention, args: tuple, kwargs: dict) -> Tensor:
     """``[B, heads, Lq, Lk]`` attention weights of one ``nn.MultiheadAttention`` call, recomputed."""
     names = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask")
-    bound = dict(zip(names, args)) | kwargs
+    bound = dict(zip(names, args, strict=False)) | kwargs
     query, key = bound["query"], bound["key"]
     batched = query.dim() == 3
     if not batched:

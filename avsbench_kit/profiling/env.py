@@ -26,6 +26,8 @@ def cpu_name() -> str:
 def git_commit() -> str | None:
     """The commit of the checkout the package runs from, with '+dirty' when it has changes."""
     root = Path(__file__).resolve().parents[2]
+    if not (root / "pyproject.toml").is_file():  # installed from a wheel: no checkout to ask
+        return None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:

@@ -41,10 +41,10 @@ def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
             out = model(*inputs)
             grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
     finally:
-        for p, flag in zip(params, flags):
+        for p, flag in zip(params, flags, strict=True):
             p.requires_grad_(flag)
         model.train(was_training)
-    return {id(p) for p, g in zip(params, grads) if g is not None}
+    return {id(p) for p, g in zip(params, grads, strict=True) if g is not None}
 
 
 def count_parameters(model: nn.Module, size: int = 224) -> ParameterCounts:

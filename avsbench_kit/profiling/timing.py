@@ -76,7 +76,7 @@ def interleaved_latency(
         torch.cuda.synchronize(device)
     samples: list[list[float]] = [[] for _ in fns]
     for i in range(iters):
-        for fn, bucket in zip(fns, samples):
+        for fn, bucket in zip(fns, samples, strict=True):
             bucket.append(time_once(fn, device))
         if on_iteration:
             on_iteration(i + 1)
