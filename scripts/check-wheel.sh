@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+trap 'rm -rf "$WORK" "$ROOT/build"' EXIT
 start=$SECONDS
 
 rm -rf "$ROOT/build"  # setuptools builds in the tree: a stale build/ would put deleted modules in the wheel

@@ -19,6 +19,12 @@ VARIANTS = (
 )
 
 
+@pytest.fixture(scope="module")
+def r18():
+    """One avesformer-r18 for the tests that only feed it inputs (a build takes a second)."""
+    return build_model("avesformer-r18")
+
+
 def run(model, image, audio):
     with torch.inference_mode():
         return model(image, audio)
@@ -77,15 +83,14 @@ def test_non_square_input():
         ((2, 3, 64, 64), (1, 1, 96, 64), "batch"),
     ],
 )
-def test_wrong_input_shapes_are_user_errors(image_shape, audio_shape, message):
-    model = build_model("avesformer-r18")
+def test_wrong_input_shapes_are_user_errors(image_shape, audio_shape, message, r18):
     with pytest.raises(UserError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        model(torch.randn(image_shape), torch.randn(audio_shape))
+        r18(torch.randn(image_shape), torch.randn(audio_shape))
 
 
-def test_audio_changes_the_output():
+def test_audio_changes_the_output(r18):
     """The audio path is wired in: a different sound gives a different mask."""
-    model = build_model("avesformer-r18")
+    model = r18
     image = torch.randn(1, 3, 64, 64)
     a = run(model, image, torch.randn(1, 1, 96, 64))
     b = run(model, image, torch.randn(1, 1, 96, 64))

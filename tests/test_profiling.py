@@ -133,3 +133,17 @@ def test_container_parts_are_timed_through_their_members():
     assert times["stage_convs"] > 0 and times["tpavi"] > 0
     assert times["fusion (TPAVI)"] == pytest.approx(times["tpavi"])
     assert 0.9 < result.coverage <= 1.0
+
+
+def test_the_peak_is_measured_once_per_setting():
+    from avsbench_kit.profiling.peak import _measured_peak, peak_matmul_gflops
+
+    cpu = torch.device("cpu")
+    first = peak_matmul_gflops(cpu, torch.float32, n=64, iters=2)
+    hits = _measured_peak.cache_info().hits
+    first["peak"] = -1.0  # a caller's copy: changing it changes nothing shared
+    again = peak_matmul_gflops(cpu, torch.float32, n=64, iters=2)
+    assert _measured_peak.cache_info().hits == hits + 1 and again["peak"] > 0
+    assert again["peak"] == max(again["matmul"], again["conv1x1"])
+    peak_matmul_gflops(cpu, torch.float32, n=96, iters=2)  # another size is measured anew
+    assert _measured_peak.cache_info().hits == hits + 1

@@ -4,9 +4,8 @@ in released.py; the equality of their outputs with the released code's is tests/
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -14,17 +13,28 @@ import torch
 from avsbench_kit import UserError, build_model
 from avsbench_kit.engine import CHECKPOINT_FORMAT, trainable_state
 
+from helpers import run
 from released import load, model_state
 
-ROOT = Path(__file__).resolve().parents[1]
+
+class Result(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def avskit(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "avskit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+@pytest.fixture
+def avskit(capsys, monkeypatch):
+    """``avskit ARGS`` in-process from the folder ``cwd`` (the exit status and one-line errors of a real
+    process are tests/test_cli.py's)."""
+    def call(*args: str, cwd: Path) -> Result:
+        monkeypatch.chdir(cwd)
+        return Result(*run(capsys, *args))
+
+    return call
 
 
-def one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
+def one_line_error(result: Result, *fragments: str) -> str:
     assert result.returncode == 2, result.stderr[-2000:]
     lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -88,7 +98,7 @@ def test_avss_avsbench_gets_zero_align_channel_bias(tmp_path):
     assert model.weights_report.kept  # VGGish is not in an AVSBench file: it says so
 
 
-def test_params_json_and_profile_plot_on_a_released_file(tmp_path, avsegformer_file):
+def test_params_json_and_profile_plot_on_a_released_file(tmp_path, avsegformer_file, avskit):
     """The acceptance commands: params --json names the format and counts; profile runs on the file."""
     result = avskit("params", "avsegformer-r50", "--set", f"weights={avsegformer_file}", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -146,7 +156,7 @@ def _wrong_file(kind: str, folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("kind", list(WRONG))
-def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind):
+def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind, avskit):
     model, fragments = WRONG[kind]
     path = _wrong_file(kind, tmp_path)
     plot = tmp_path / "lat.png"
@@ -157,7 +167,7 @@ def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind):
     assert not (tmp_path / "ran").exists()  # the pickle's command never ran
 
 
-def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file):
+def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file, avskit):
     """The whole measured-accuracy path: synthetic data in the AVSBench layout, released-format
     checkpoints under the releases' file names, eval with a bar, then report --eval-data --weights-dir."""
     data = tmp_path / "AVSBench"
@@ -207,7 +217,7 @@ def test_pvt_backbone_weights_in_the_releases_names(tmp_path):
         build_model("avsbench-pvt", backbone_weights="imagenet")
 
 
-def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path):
+def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path, avskit):
     """With weights, Figure 8 gains the real model's own fusion map, and every figure's provenance
     names the weights file and its SHA-256."""
     data = load("avsbench_r50_s4")
@@ -229,7 +239,7 @@ def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path):
     assert fig8["panel weights"][-1] == "weights" and set(fig8["panel weights"][:-1]) == {"random"}
 
 
-def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tmp_path):
+def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tmp_path, avskit):
     """train --set weights=FILE fine-tunes; weights=last.pt then gets the frozen VGGish back from FILE
     (the checkpoint holds only trainable state) and evaluates to the run's own numbers."""
     torch.manual_seed(5)  # a VGGish no seed-0 build would give
@@ -244,7 +254,7 @@ def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tm
     assert json.loads(evaluated.stdout)["test"] == json.loads(trained.stdout)["test"]
 
 
-def test_a_wrong_file_leaves_no_empty_output_folder(tmp_path):
+def test_a_wrong_file_leaves_no_empty_output_folder(tmp_path, avskit):
     """--out is checked for writability before the work, but not created until something is written."""
     path = _wrong_file("unknown", tmp_path)
     out = tmp_path / "figs" / "nested"

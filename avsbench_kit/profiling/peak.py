@@ -13,6 +13,8 @@ multiply-adds than the convention counts (Winograd) gives a utilization above 1.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
@@ -27,7 +29,13 @@ def _best_ms(fn, device: torch.device, iters: int) -> float:
 
 
 def peak_matmul_gflops(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, iters: int = 10) -> dict[str, float]:
-    """``{"peak", "matmul", "conv1x1"}`` in GFLOP/s for an n x n x n GEMM."""
+    """``{"peak", "matmul", "conv1x1"}`` in GFLOP/s for an n x n x n GEMM, measured once per process
+    for each device, dtype, size and thread count (several profiles in one run share it)."""
+    return dict(_measured_peak(torch.device(device), dtype, n, iters, torch.get_num_threads()))
+
+
+@lru_cache(maxsize=None)
+def _measured_peak(device: torch.device, dtype: torch.dtype, n: int | None, iters: int, threads: int) -> dict[str, float]:
     n = n or (8192 if device.type == "cuda" else 2048)
     gen = torch.Generator(device=device).manual_seed(0)
     a = torch.randn(n, n, device=device, dtype=dtype, generator=gen)
