@@ -118,7 +118,9 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "avskit", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def test_params_profile_dissipation_as_real_processes(model_file, tmp_path):
+def test_params_in_a_real_process_then_profile_and_dissipation(model_file, tmp_path, capsys):
+    """A file outside the package is imported by a fresh process (params, --json alone on stdout);
+    profile and dissipation of the same reference run in-process."""
     ref = f"{model_file}:build"
     params = _cli("params", ref, "--json")
     assert params.returncode == 0, params.stderr
@@ -128,17 +130,17 @@ def test_params_profile_dissipation_as_real_processes(model_file, tmp_path):
     assert set(report["modules"]) == {"image", "audio", "audio_queries", "pixels", "classify"}
     assert report["modules"]["classify"]["live"] == 0  # the 2-D event head does not reach the logits
 
-    prof = _cli("profile", ref, "--iters", "3", "--warmup", "1", "--results", str(tmp_path / "r.jsonl"), "--json")
-    assert prof.returncode == 0, prof.stderr
-    result = json.loads(prof.stdout)["results"][0]
+    code, out, err = run(capsys, "profile", ref, "--iters", "3", "--warmup", "1", "--results", str(tmp_path / "r.jsonl"), "--json")
+    assert code == 0, err
+    result = json.loads(out)["results"][0]
     assert 0.9 <= result["coverage"] <= 1.1 and {m["name"] for m in result["modules"] if m["depth"] == 1} >= {"image", "pixels"}
     assert result["flops"] > 0 and len(result["samples_ms"]) == 3
     record = load_records(tmp_path / "r.jsonl")[0]
     assert record["spec"]["reference"] == ref and record["spec"]["sha256"] == hashlib.sha256(model_file.read_bytes()).hexdigest()
 
-    diss = _cli("dissipation", ref, "--json")
-    assert diss.returncode == 0, diss.stderr
-    sites = json.loads(diss.stdout)["sites"]
+    code, out, err = run(capsys, "dissipation", ref, "--json")
+    assert code == 0, err
+    sites = json.loads(out)["sites"]
     assert [(s["site"], s["kind"], s["n_queries"], s["n_keys"]) for s in sites] == [
         ("audio_queries", "softmax-op", 6, 1), ("pixels", "softmax-op", 6, 49)]
     assert [s["site"] for s in sites if s["dissipated"]] == ["audio_queries"]  # flagged, and nothing else
