@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import warnings
@@ -45,6 +47,70 @@ def _print_json(obj: Any) -> None:
 
 def _millions(n: int | float | None) -> str:
     return "" if n is None else f"{n / 1e6:,.2f}M"
+
+
+_LAUNCH_PANEL = "Launcher (where training runs go: analyses/launch.py)"
+_LAUNCH_PARAMS = {  # name: (annotation, default); the flags of DETR's run_with_submitit.py and Hydra's launcher
+    "launcher": (Annotated[str, typer.Option(help="inline (here, one after another), local (one process per run on this machine, "
+                                                  "each on its own GPU where there are GPUs), slurm (one job array through submitit), "
+                                                  "debug (submitit's job path in this process).", rich_help_panel=_LAUNCH_PANEL)], "inline"),
+    "job_dir": (Annotated[Optional[str], typer.Option(metavar="DIR", help="Jobs' logs and states (default: beside the record store, "
+                                                                          "STORE_FOLDER/jobs); on a cluster, a shared filesystem.",
+                                                      rich_help_panel=_LAUNCH_PANEL)], None),
+    "partition": (Annotated[Optional[str], typer.Option(help="Slurm partition.", rich_help_panel=_LAUNCH_PANEL)], None),
+    "gpus_per_node": (Annotated[int, typer.Option(help="GPUs per job (one task per GPU, DDP across them).",
+                                                  rich_help_panel=_LAUNCH_PANEL)], 0),
+    "nodes": (Annotated[int, typer.Option(help="Nodes per job (Slurm).", rich_help_panel=_LAUNCH_PANEL)], 1),
+    "cpus_per_task": (Annotated[Optional[int], typer.Option(help="CPUs per task (Slurm).", rich_help_panel=_LAUNCH_PANEL)], None),
+    "timeout_min": (Annotated[int, typer.Option(help="A job's time limit in minutes; the warning signal comes 2 minutes before it.",
+                                                rich_help_panel=_LAUNCH_PANEL)], 24 * 60),
+    "array_parallelism": (Annotated[int, typer.Option(help="At most this many jobs of the array at once (Slurm).",
+                                                      rich_help_panel=_LAUNCH_PANEL)], 256),
+    "max_requeue": (Annotated[int, typer.Option(help="Requeue a timed-out or preempted job at most this often.",
+                                                rich_help_panel=_LAUNCH_PANEL)], 3),
+    "account": (Annotated[Optional[str], typer.Option(help="Slurm account.", rich_help_panel=_LAUNCH_PANEL)], None),
+    "qos": (Annotated[Optional[str], typer.Option(help="Slurm quality of service.", rich_help_panel=_LAUNCH_PANEL)], None),
+    "constraint": (Annotated[Optional[str], typer.Option(help="Slurm node constraint (e.g. a100).", rich_help_panel=_LAUNCH_PANEL)], None),
+    "slurm_arg": (Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Any other sbatch option (repeatable), e.g. "
+                                                                                        "--slurm-arg mem=64G.", rich_help_panel=_LAUNCH_PANEL)],
+                  None),
+    "no_wait": (Annotated[bool, typer.Option("--no-wait", help="Submit and return; `avskit jobs DIR` follows the grid.",
+                                             rich_help_panel=_LAUNCH_PANEL)], False),
+}
+
+
+def with_launcher(command):
+    """Give a command the launcher options; it receives them as one ``launch: LaunchOptions``."""
+    signature = inspect.signature(command, eval_str=True)  # Typer reads the annotations of the signature given
+    kept = [p for name, p in signature.parameters.items() if name != "launch"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+             for name, (annotation, default) in _LAUNCH_PARAMS.items()]
+
+    @functools.wraps(command)
+    def run(**kwargs):
+        from avskit.analyses.launch import LaunchOptions
+
+        given = {name: kwargs.pop(name) for name in _LAUNCH_PARAMS}
+        launch = LaunchOptions(launcher=given["launcher"], job_dir=given["job_dir"], partition=given["partition"],
+                               gpus_per_node=given["gpus_per_node"], nodes=given["nodes"], cpus_per_task=given["cpus_per_task"],
+                               timeout_min=given["timeout_min"], array_parallelism=given["array_parallelism"],
+                               max_requeue=given["max_requeue"], account=given["account"], qos=given["qos"],
+                               constraint=given["constraint"], slurm_args=tuple(given["slurm_arg"] or ()), wait=not given["no_wait"])
+        launch.check()
+        return command(**kwargs, launch=launch)
+
+    run.__signature__ = signature.replace(parameters=[*[p for p in kept if p.kind != p.KEYWORD_ONLY], *added,
+                                                      *[p for p in kept if p.kind == p.KEYWORD_ONLY]])
+    run.__annotations__ = {p.name: p.annotation for p in run.__signature__.parameters.values()}
+    return run
+
+
+def _print_submitted(jobs: list[dict], job_dir: str | None, waited: bool) -> None:
+    if not jobs:
+        return
+    what = "ran" if waited else "submitted"
+    out.print(f"{what} {len(jobs)} job{'s' if len(jobs) != 1 else ''} ({jobs[0]['launcher']}); logs and states: "
+              f"avskit jobs {escape(str(job_dir))}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -456,6 +522,7 @@ class _TrainingEta:
 
 
 @app.command("train")
+@with_launcher
 def train_command(
     model: Annotated[str, typer.Argument(help="A zoo model or a label like 'avesformer-r18[stages=TTT]'.")],
     set_: SetOption = None,
@@ -476,6 +543,7 @@ def train_command(
     restart: Annotated[bool, typer.Option("--restart", help="Discard the checkpoint in --out and start this run afresh.")] = False,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
+    launch=None,
 ) -> None:
     """Train a zoo model on AVSBench or the synthetic benchmark, then evaluate it on the test split.
 
@@ -493,6 +561,9 @@ def train_command(
         avskit train avesformer-r18 --data synthetic:s4 --quick --audio-blind --json
 
         avskit train avesformer-r50 --data path/to/Single-source --subset s4 --epochs 30 --batch 16 --lr 5e-4
+
+        avskit train avesformer-r50 --data AVSBench/Single-source --subset s4 --epochs 30 --device cuda --launcher slurm
+        --gpus-per-node 4 --partition gpu
     """
     from avsbench_kit.engine import TrainConfig, training_device
     from avsbench_kit.spec import parse_set_options, spec_from_text
@@ -516,6 +587,11 @@ def train_command(
     folder = Path(out_dir) if out_dir else Path("runs") / "train" / (spec.label + ("-audio-blind" if audio_blind else ""))
     cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind, device=device, seed=seed,
                       checkpoint_every=checkpoint_every)
+    if launch.launcher != "inline":
+        from avsbench_kit.results import default_store
+
+        _train_as_job(spec, options, cfg, folder, restart, Path(results) if results else default_store(), launch, json_out)
+        return
     training_device(device)  # a bad --device is an error before any work
     from rich.progress import Progress
 
@@ -536,6 +612,71 @@ def train_command(
               f"{', audio-blind' if audio_blind else ''}): {report['train']['steps']} steps in {report['train']['seconds']:.0f} s, "
               f"last loss {report['train']['loss']:.3f}; test J {t['jaccard']:.4f}, F {t['f_score']:.4f}; "
               f"checkpoint {escape(report['checkpoint'])}; weights: {report['weights']}", highlight=False, soft_wrap=True)
+
+
+def _train_as_job(spec, data, cfg, folder: Path, restart: bool, store: Path, launch, json_out: bool) -> None:
+    """`avskit train --launcher local|slurm|debug`: the same run as one job."""
+    from avskit.analyses.launch import submit, task_for
+
+    data.resolve_subset()  # a bad --data is one line now, not in a job's log
+    if restart:
+        (folder / "last.pt").unlink(missing_ok=True)
+    task = task_for(spec, data, cfg, store, folder, launch)
+    with err.status(f"{launch.launcher}: {escape(spec.label)}") as status:
+        done = submit([task], launch, store, f"avskit-train-{spec.label}", say=lambda m: status.update(escape(m)))
+    if json_out:
+        _print_json({"jobs": done.jobs, "job_dir": str(launch.folder(store)), "results": done.results, "records": str(store)})
+        return
+    _print_submitted(done.jobs, str(launch.folder(store)), launch.wait)
+    for result in done.results:
+        if result.get("test"):
+            out.print(f"{escape(result['model'])} seed {result['seed']}: test J {result['test']['jaccard']:.4f}, "
+                      f"F {result['test']['f_score']:.4f} (records in {escape(str(store))})", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def jobs(
+    job_dir: Annotated[Optional[str], typer.Argument(metavar="JOB_DIR", help="A grid's --job-dir (default: runs/jobs, beside the "
+                                                                             "default record store).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait, with a progress bar, until every job is done or failed.")] = False,
+    json_out: JsonFlag = False,
+) -> None:
+    """The jobs of a grid: variant, seed, state, attempts, the last log line and where the logs are.
+
+    States: pending (submitted, not started), running, requeued (timed out or preempted, resuming from
+    its checkpoint), done, failed (with the reason in one line).
+
+    Examples:
+
+        avskit jobs runs/jobs
+
+        avskit jobs /shared/avskit/jobs --wait
+
+        avskit jobs runs/jobs --json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from avsbench_kit.results import default_store
+    from avskit.analyses.launch import grid_jobs, wait_for
+
+    folder = Path(job_dir) if job_dir else default_store().resolve().parent / "jobs"
+    rows = grid_jobs(folder)
+    if wait:
+        with Progress(TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
+            task = bar.add_task("jobs", total=len(rows))
+            rows = wait_for(folder, on_update=lambda done, total: bar.update(task, completed=done, total=total))
+    if json_out:
+        _print_json({"job_dir": str(folder), "jobs": rows})
+        return
+    table = Table(title=f"jobs in {escape(str(folder))}")
+    for col in ("variant", "seed", "job", "state", "attempts", "last log line"):
+        table.add_column(col, no_wrap=col == "variant", overflow="fold")
+    for r in rows:
+        state = {"done": "[green]done[/]", "failed": "[red]failed[/]"}.get(r["state"], r["state"])
+        table.add_row(escape(r["model"]), "" if r["seed"] is None else str(r["seed"]), r["job_id"], state, str(r["attempts"]),
+                      escape(r["error"] if r["state"] == "failed" and r["error"] else r["last_log_line"] or ""))
+    out.print(table)
+    out.print(f"logs: {escape(str(Path(rows[0]['stdout']).parent.parent))}/JOB_ID/" if rows else "no jobs", highlight=False, soft_wrap=True)
 
 
 @app.command("eval")
@@ -608,6 +749,7 @@ def _split_models(text: str) -> list[str]:
 
 
 @app.command()
+@with_launcher
 def compare(
     fusion: Annotated[Optional[list[str]], typer.Option(metavar="NAMES", help="Sweep the decoder's fusion: names, comma-separated or repeated, or "
                                                                               "'all'.")] = None,
@@ -626,6 +768,8 @@ def compare(
     subset: SubsetOption = None,
     steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
     train_size: Annotated[int, typer.Option(help="Frame size for training (with --train).")] = 64,
+    seeds: Annotated[str, typer.Option(metavar="SEEDS", help="Train each variant once per seed, e.g. 0,1,2 (with --train); J and F "
+                                                             "are shown as mean and sd over them.")] = "0",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     size: Annotated[int, typer.Option(help="Input height and width for latency and FLOPs (a multiple of 32).")] = 224,
     warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 3,
@@ -633,6 +777,7 @@ def compare(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
+    launch=None,
 ) -> None:
     """The paper's ablations: one axis of a model swept, each variant measured side by side.
 
@@ -657,6 +802,11 @@ def compare(
         avskit compare --backbone r18 --base avesformer-r50 --train synthetic:s4 --steps 300
 
         avskit compare --base examples/tiny_avs.py:build --models avesformer-r18,avsegformer-r50
+
+        avskit compare --fusion tpavi,cross_attention --base avesformer-r18 --train synthetic:s4 --steps 4 --seeds 0,1 --launcher local
+
+        avskit compare --fusion all --train AVSBench/Multi-sources --subset ms3 --seeds 0,1,2 --launcher slurm --partition gpu
+        --gpus-per-node 1 --job-dir /shared/avskit/jobs --results /shared/avskit/records.jsonl --no-wait
     """
     from avsbench_kit.results import default_store, load_records
     from avsbench_kit.spec import spec_from_text
@@ -681,14 +831,15 @@ def compare(
     if train and any(s.family == "foreign" for s in specs):
         raise UserError("--train trains zoo models only; a referenced model is measured without it")
     opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
-                          steps=steps, train_size=train_size)
-    opts.check()
+                          steps=steps, train_size=train_size, seeds=_seeds(seeds))
+    opts.check(here=launch.launcher != "slurm")
     store = Path(results) if results else default_store()
     with err.status("comparing...") as status:
-        sweep = measure(specs, opts, store, tag=f"compare:{axis}", progress=lambda m: status.update(escape(m)))
+        sweep = measure(specs, opts, store, tag=f"compare:{axis}", progress=lambda m: status.update(escape(m)), launch=launch)
     rows = summary(specs, opts, load_records(store), environment_for(opts))
     report = {"base": base_spec.label, "axis": axis, "variants": rows, "records": str(store),
-              "measured": [list(x) for x in sweep.measured], "reused": [list(x) for x in sweep.skipped]}
+              "measured": [list(x) for x in sweep.measured], "reused": [list(x) for x in sweep.skipped],
+              "launcher": launch.launcher, "jobs": sweep.submitted, "job_dir": sweep.job_dir}
     if json_out:
         _print_json(report)
         return
@@ -696,7 +847,7 @@ def compare(
     table = Table(title=f"{title} ({device}, {size}x{size}, batch 1)")
     columns = ["variant", "declared", "live", "latency ms", "IQR", "vs base", "GFLOP", "dissipated", "paper ms"]
     if train:
-        columns += ["J", "F"]
+        columns += ["J", "F"] if len(opts.seeds) == 1 else [f"J ({len(opts.seeds)} seeds)", f"F ({len(opts.seeds)} seeds)"]
     for col in columns:
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=col == "variant")
     for r in rows:
@@ -707,17 +858,36 @@ def compare(
                  f"{r['dissipated_sites']} of {r['attention_sites']}" if r["attention_sites"] is not None else "",
                  str(r["reported"]["latency_ms"]) if r["reported"] and r["reported"]["latency_ms"] else ""]
         if train:
-            cells += [f"{r['jaccard']:.3f}" if "jaccard" in r else "", f"{r['f_score']:.3f}" if "f_score" in r else ""]
+            cells += [_mean_sd(r, "jaccard"), _mean_sd(r, "f_score")]
         table.add_row(*cells)
     out.print(table)
     out.print("paper ms = reported by the paper (RTX 3090), not measured here; vs base = latency ratio to the base timed in the same rounds",
               highlight=False, soft_wrap=True)
     if sweep.skipped:
         out.print(f"read back from earlier records (not measured again): {len(sweep.skipped)} measurements", highlight=False)
+    _print_submitted(sweep.submitted, sweep.job_dir, launch.wait)
     out.print(f"records in {escape(str(store))}", highlight=False, soft_wrap=True)
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(dict.fromkeys(int(s) for s in text.split(",") if s.strip()))
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: give whole numbers, comma-separated, e.g. 0,1,2") from None
+    if not seeds or min(seeds) < 0:
+        raise UserError(f"--seeds {text!r}: give one or more seeds of 0 or more, e.g. 0,1,2")
+    return seeds
+
+
+def _mean_sd(row: dict, metric: str) -> str:
+    if metric not in row:
+        return ""
+    sd = row.get(f"{metric}_sd")
+    return f"{row[metric]:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
+
+
 @app.command()
+@with_launcher
 def report(
     quick: Annotated[bool, typer.Option("--quick", help="Fewer timed rounds and scaling sizes: about 5 minutes on a 2-core CPU when nothing is "
                                                         "recorded yet.")] = False,
@@ -735,6 +905,7 @@ def report(
                                                                            "(README: Released checkpoints).")] = None,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
+    launch=None,
 ) -> None:
     """The paper's Tables 3-9 and Figures 1, 3, 4, 7, 8, 9 and the scaling plots, from the records.
 
@@ -753,6 +924,8 @@ def report(
         avskit report --train synthetic:s4 --steps 600 --json
 
         avskit report --eval-data AVSBench --weights-dir checkpoints --quick
+
+        avskit report --train synthetic:s4 --steps 600 --launcher slurm --partition gpu --gpus-per-node 1 --device cuda
     """
     from avsbench_kit.results import default_store
     from avskit.analyses.report import report as run_report
@@ -768,9 +941,14 @@ def report(
         raise UserError(f"--no-measure: no record store at {store}")
     with err.status("report...") as status:
         summary = run_report(Path(out_dir), store, quick=quick, measure_first=measure, device=device, threads=threads,
-                             train=train_opts, progress=lambda m: status.update(escape(m)), released=released)
+                             train=train_opts, progress=lambda m: status.update(escape(m)), released=released, launch=launch)
     if json_out:
         _print_json(summary)
+        return
+    if "submitted" in summary:  # --no-wait: the jobs run on; the report is drawn once they are done
+        _print_submitted(summary["submitted"], summary["job_dir"], waited=False)
+        out.print(f"when they are done: avskit report --no-measure --results {escape(str(store))} --out {escape(out_dir)}",
+                  highlight=False, soft_wrap=True)
         return
     table = Table(title="Table 3: measured here beside the paper", caption="paper = reported (RTX 3090); here = measured on this "
                   "machine; ratio = latency / avesformer-r50's, in the same run", caption_justify="left")

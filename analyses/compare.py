@@ -12,7 +12,9 @@ halfway and run again does not redo finished variants:
   anchor (its first spec) in the same rounds, so each record carries its ratio to the anchor
   measured side by side, and the anchor gets a record of that run too (tables show a sweep's
   rows from one run); a per-part breakdown follows (shares of one forward);
-- ``train`` (optional): J and F on the chosen data after a fixed number of steps.
+- ``train`` (optional): J and F on the chosen data after a fixed number of steps, once per seed;
+  run here one after another, or handed to a launcher (``analyses.launch``: local processes, a
+  Slurm job array) as one job per (variant, seed).
 
 The summary of a sweep is read back from the records, a pure function of them.
 """
@@ -20,6 +22,7 @@ The summary of a sweep is read back from the records, a pure function of them.
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +41,7 @@ from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.results import matching as matching_records
 from avsbench_kit.spec import BACKBONES, make_spec, weights_for
+from avskit.analyses.launch import LaunchOptions, MeasureJob, TrainTask, run_task, submit, task_for
 
 AXES = ("fusion", "qg", "stages", "queries", "backbone")
 ALL_STAGES = ("TTT", "CTT", "TCT", "TTC")
@@ -65,11 +69,16 @@ class MeasureOptions:
     videos: int = 3000
     batch: int = 8
     lr: float = 2e-4
+    seeds: tuple[int, ...] = (0,)
+    checkpoint_every: int = 50
 
-    def check(self) -> None:
+    def check(self, here: bool = True) -> None:
+        """``here``: the work runs on this machine (not on a cluster's nodes), so its device must be here."""
         if self.device not in ("cpu", "cuda"):
             raise UserError(f"--device {self.device!r} is not accepted; choose cpu or cuda")
-        if self.device == "cuda" and not torch.cuda.is_available():
+        if not self.seeds or any(s < 0 for s in self.seeds):
+            raise UserError(f"--seeds needs one or more seeds of 0 or more, got {','.join(map(str, self.seeds)) or 'none'}")
+        if here and self.device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda: no CUDA device is available on this machine")
         for name, value, low in (("--iters", self.iters, 2), ("--warmup", self.warmup, 0), ("--size", self.size, 32),
                                  ("--steps", self.steps, 1), ("--threads", 1 if self.threads is None else self.threads, 1)):
@@ -147,21 +156,44 @@ class Sweep:
     """What one call of ``measure`` did: which (spec, kind) it measured and which it found done."""
     measured: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    submitted: list[dict] = field(default_factory=list)  # jobs handed to a launcher (analyses.launch)
+    job_dir: str | None = None
 
 
 def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = None, tag: str | None = None,
-            progress: Callable[[str], None] | None = None) -> Sweep:
-    """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor)."""
-    opts.check()
+            progress: Callable[[str], None] | None = None, launch: LaunchOptions | None = None) -> Sweep:
+    """Make the records ``specs`` are missing under ``opts`` (the first spec is the latency anchor);
+    ``launch`` says where the training runs go (default: here, one after another)."""
+    launch = launch or LaunchOptions()
+    launch.check()
+    opts.check(here=launch.launcher != "slurm")
     store = Path(store) if store is not None else default_store()
     records = load_records(store)  # a folder or an unreadable store is an error before any work
     ensure_writable_folder(store.parent, "--results", "records")
     say = progress or (lambda message: None)
+    sweep = Sweep()
+    if launch.launcher == "slurm":  # the measurements as one exclusive job, the training as one array
+        measure_job = MeasureJob("compare", str(store.resolve()), str(launch.folder(store).resolve()), specs=[s.to_dict() for s in specs],
+                                 opts=dataclasses.asdict(opts), tag=tag or "compare") if opts.measurements else None
+        tasks = train_tasks(specs, opts, store, records, sweep, launch) if opts.train else []
+        _launch(tasks, measure_job, opts, launch, store, tag, sweep, say)
+        return sweep
+    _measure_here(specs, opts, store, tag, records, sweep, say)
+    if opts.train:
+        tasks = train_tasks(specs, opts, store, records, sweep, launch)
+        if launch.launcher == "inline":
+            _train_here(tasks, opts, store, records, sweep, say)
+        else:
+            _launch(tasks, None, opts, launch, store, tag, sweep, say)
+    return sweep
+
+
+def _measure_here(specs: list[ModelSpec], opts: MeasureOptions, store: Path, tag: str | None, records: list[dict],
+                  sweep: Sweep, say: Callable[[str], None]) -> None:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = torch.device(opts.device)
     env = {**environment(device), "command": command_line(), "tag": tag}
-    sweep = Sweep()
     for spec in specs:
         for kind in ("params", "flops", "dissipation"):
             if kind not in opts.measurements:
@@ -176,9 +208,6 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
             sweep.measured.append((spec.label, kind))
     if "latency" in opts.measurements:
         _latency(specs, opts, env, device, store, records, sweep, say)
-    if opts.train:
-        _train(specs, opts, env, store, records, sweep, say)
-    return sweep
 
 
 def _params(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
@@ -246,25 +275,54 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
     sweep.measured += [(s.label, "latency") for s in timed]
 
 
-def _train(specs, opts: MeasureOptions, env: dict, store: Path, records: list[dict], sweep: Sweep, say) -> None:
-    from avsbench_kit.engine import TrainConfig
-    from avskit.analyses.training import DataOptions, run_training
+def _train_settings(opts: MeasureOptions, seed: int) -> dict[str, Any]:
+    return {**_settings("train", opts, {}), "seed": seed}
 
-    settings = _settings("train", opts, env)
+
+def train_tasks(specs: list[ModelSpec], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
+                 launch: LaunchOptions) -> list[TrainTask]:
+    """One task per (variant, seed) that has no record yet; the rest are read back."""
+    from avsbench_kit.engine import TrainConfig
+    from avskit.analyses.training import DataOptions
+
+    tasks = []
     for spec in specs:
-        if matching(records, "train", spec, settings):
-            sweep.skipped.append((spec.label, "train"))
-            continue
-        data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
-        cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device)
-        folder = Path("runs") / "train" / f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}"
-        say(f"train: {spec.label} on {opts.train}, {opts.steps} steps")
-        def on_step(step: int, loss: float, label: str = spec.label) -> None:  # bound now, not at the loop's end
+        for seed in opts.seeds:
+            if matching(records, "train", spec, _train_settings(opts, seed)):
+                sweep.skipped.append((spec.label, "train" if seed == 0 else f"train seed {seed}"))
+                continue
+            data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
+            cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device, seed=seed,
+                              checkpoint_every=opts.checkpoint_every)
+            name = f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}" + (f"-seed{seed}" if seed else "")
+            # checkpoints beside the record store (runs/train/ for the default runs/records.jsonl): on a
+            # cluster both lie on the shared filesystem
+            tasks.append(task_for(spec, data, cfg, store, Path(store).resolve().parent / "train" / name, launch))
+    return tasks
+
+
+def _train_here(tasks: list[TrainTask], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
+                say: Callable[[str], None]) -> None:
+    for task in tasks:
+        def on_step(step: int, loss: float, label: str = task.label) -> None:  # bound now, not at the loop's end
             say(f"train: {label} step {step}/{opts.steps}, loss {loss:.3f}")
 
-        run_training(spec, data, cfg, folder, store, on_step=on_step)
+        say(f"train: {task.label} seed {task.seed} on {opts.train}, {opts.steps} steps")
+        run_task(task, on_step=on_step)
         records[:] = load_records(store)
-        sweep.measured.append((spec.label, "train"))
+        sweep.measured.append((task.label, "train" if task.seed == 0 else f"train seed {task.seed}"))
+
+
+def _launch(tasks: list[TrainTask], measure_job: MeasureJob | None, opts: MeasureOptions, launch: LaunchOptions, store: Path,
+            tag: str | None, sweep: Sweep, say: Callable[[str], None]) -> None:
+    if not tasks and measure_job is None:
+        return
+    name = f"avskit-{(tag or 'grid').replace(':', '-')}"
+    done = submit(tasks, launch, store, name, measure_job, say=say)
+    sweep.job_dir = str(launch.folder(store))
+    sweep.submitted = done.jobs
+    if launch.wait:
+        sweep.measured += [(t.label, "train" if t.seed == 0 else f"train seed {t.seed}") for t in tasks]
 
 
 # ---- reading a sweep back --------------------------------------------------------------------------
@@ -292,12 +350,18 @@ def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], e
             "dissipated_sites": diss and diss["value"], "attention_sites": diss and diss["sites"],
             "flagged": diss and diss["flagged"], "min_row_diversity": diss and diss["min_row_diversity"],
         }
-        if opts.train:
-            settings = _settings("train", opts, env)
+        if opts.train:  # per seed, then the mean and sd over the seeds recorded
+            per_seed = {}
+            for seed in opts.seeds:
+                found = {m: latest(records, "train", spec, _train_settings(opts, seed), m) for m in ("jaccard", "f_score", "miou")}
+                if any(found.values()):
+                    per_seed[seed] = {m: rec["value"] for m, rec in found.items() if rec}
             for metric in ("jaccard", "f_score", "miou"):
-                rec = latest(records, "train", spec, settings, metric)
-                if rec:
-                    row[metric] = rec["value"]
+                values = [v[metric] for v in per_seed.values() if metric in v]
+                if values:
+                    row[metric] = statistics.fmean(values)
+                    row[f"{metric}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+            row["seeds"] = {str(seed): v for seed, v in per_seed.items()}
         rep = reported_for(spec)
         row["reported"] = dataclasses.asdict(rep) if rep else None
         rows.append(row)

@@ -21,7 +21,8 @@ from avsbench_kit import UserError
 from avsbench_kit.results import ensure_writable_folder, load_records
 from avsbench_kit.spec import make_spec
 from avskit.analyses import figures, tables
-from avskit.analyses.compare import MeasureOptions, measure, variants
+from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks, variants
+from avskit.analyses.launch import LaunchOptions, MeasureJob, submit
 
 MAPS_SEED = 0
 
@@ -58,9 +59,14 @@ def sweep_specs(base: str, axis: str | None, values: list[str]):
 
 
 def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int | None = None,
-                    train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> list:
-    """Every sweep and scaling run the report needs, skipping what ``store`` already holds."""
+                    train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None,
+                    launch: LaunchOptions | None = None) -> list:
+    """Every sweep and scaling run the report needs, skipping what ``store`` already holds. With
+    ``launch``, the training runs go to its launcher; on Slurm the measurements too, as one job."""
     say = progress or (lambda message: None)
+    launch = launch or LaunchOptions()
+    if launch.launcher == "slurm":
+        return [_submit_to_slurm(plan, store, device, threads, train, launch, say)]
     done = []
     base_opts = dict(device=device, size=tables.REPORT_SIZE, warmup=plan.warmup, iters=plan.iters,
                      breakdown_iters=plan.breakdown_iters, threads=threads)
@@ -68,7 +74,8 @@ def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int |
         specs = sweep_specs(base, axis, values)
         extra = (train or {}) if name == "table3" else {}  # training (fig1's synthetic panel) is for the zoo only
         opts = MeasureOptions(**base_opts, **extra)
-        done.append(measure(specs, opts, store, tag=f"report:{name}", progress=lambda m, n=name: say(f"{n}: {m}")))
+        done.append(measure(specs, opts, store, tag=f"report:{name}", progress=lambda m, n=name: say(f"{n}: {m}"),
+                            launch=launch if extra else None))
     zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
     for size in plan.scaling_sizes:
         opts = MeasureOptions(**{**base_opts, "size": size, "iters": plan.scaling_iters, "warmup": 1, "breakdown_iters": 0},
@@ -190,9 +197,27 @@ def _write(path: Path, text: str) -> str:
     return str(path)
 
 
+def _submit_to_slurm(plan: Plan, store: Path, device: str, threads: int | None, train: dict[str, Any] | None,
+                     launch: LaunchOptions, say: Callable[[str], None]) -> Sweep:
+    """The report's measurements as one exclusive job and its training runs as one array, together."""
+    launch.check()
+    sweep = Sweep()
+    tasks = []
+    if train:
+        zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
+        opts = MeasureOptions(device=device, **train)
+        opts.check(here=False)
+        tasks = train_tasks(zoo, opts, store, load_records(store), sweep, launch)
+    job = MeasureJob("report", str(Path(store).resolve()), str(launch.folder(store).resolve()), quick=plan is QUICK, device=device,
+                     threads=threads)
+    done = submit(tasks, launch, store, "avskit-report", job, say=say)
+    sweep.submitted, sweep.job_dir = done.jobs, str(launch.folder(store))
+    return sweep
+
+
 def report(out: Path, store: Path, quick: bool = False, measure_first: bool = True, device: str = "cpu", threads: int | None = None,
            train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None,
-           released: tuple[Path, Path] | None = None) -> dict[str, Any]:
+           released: tuple[Path, Path] | None = None, launch: LaunchOptions | None = None) -> dict[str, Any]:
     """Measure what is missing (unless told not to), then render ``out`` from the store's records.
     ``released`` = (AVSBench root, folder of released checkpoints): evaluate those first (Table 3, Figure 1)."""
     ensure_writable_folder(out, "--out", "the report")
@@ -204,7 +229,11 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
 
         plan(*released)  # bad folders or no checkpoint: one line now, before any measuring
         evaluated = evaluate_released(*released, store, tables.REPORT_SIZE, progress)
-    runs = measure_missing(QUICK if quick else FULL, store, device, threads, train, progress) if measure_first else []
+    runs = measure_missing(QUICK if quick else FULL, store, device, threads, train, progress, launch) if measure_first else []
+    submitted = [job for run in runs for job in run.submitted]
+    if submitted and launch is not None and not launch.wait:  # nothing new to draw until the jobs are done
+        return {"out": str(out), "files": [], "submitted": submitted, "job_dir": str(launch.folder(store)), "measured": 0,
+                "reused": sum(len(r.skipped) for r in runs), "records": 0, "table3": [], "released_evaluated": evaluated}
     records = load_records(store)
     if not records:
         raise UserError(f"no records in {store}: run without --no-measure first")

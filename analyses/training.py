@@ -73,7 +73,9 @@ def _classes_for(spec: ModelSpec, subset: str) -> None:
 def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: Path, results: Path | None = None,
                  on_step: Callable[[int, float], None] | None = None, on_eval: Callable[[int, int], None] | None = None,
                  restart: bool = False, on_plan: Callable[[dict[str, Any]], None] | None = None,
-                 on_features: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 on_features: Callable[[int, int], None] | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``spec`` on ``data`` into ``out_dir`` (resuming its last.pt), evaluate, and record J and F;
+    ``provenance`` adds to the records' (a launched job's run id and attempt)."""
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     cfg.subset = subset
@@ -108,7 +110,8 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
               "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},
               "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
               "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
-    report["records"] = str(_record(report, "train", results, _settings(data, cfg)))
+    extra = {**(provenance or {}), "resumed_from": trained.get("resumed_from", 0)}
+    report["records"] = str(_record(report, "train", results, {**_settings(data, cfg), **extra}))
     return report
 
 

@@ -317,7 +317,7 @@ def run_identity(cfg: TrainConfig, world: int, **described: Any) -> dict[str, An
 def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None = None,
           progress: Callable[[int, float], None] | None = None, run: dict[str, Any] | None = None,
           on_features: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.steps`` steps; returns the last loss.
+    """Train ``model`` for ``cfg.steps`` steps; returns the steps, the last loss and the step it resumed from.
 
     With ``checkpoint``, a run resumes from it only if the checkpoint was made by the same run
     (``run`` plus the config and world size); otherwise UserError says what differs. Checkpoints
@@ -351,6 +351,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
     step = 0
+    resumed_from = 0
     frozen = {"sha256": frozen_fingerprint(model), "parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
               "source": (run or {}).get("frozen_source", f"random, seed {cfg.seed}")}
     if checkpoint is not None and checkpoint.is_file():
@@ -361,7 +362,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                             "give --out another folder for a new run, or --restart to start this one afresh")
         load_checkpoint(checkpoint, model, state)
         model.to(device)
-        step = state["step"]
+        step = resumed_from = state["step"]
         if step < cfg.steps:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -405,4 +406,4 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     progress(step, loss_value)
     finally:
         unhook()
-    return {"steps": step, "loss": loss_value}
+    return {"steps": step, "loss": loss_value, "resumed_from": resumed_from}

@@ -178,7 +178,8 @@ def same_spec(a: dict | None, b: dict | None) -> bool:
 def matching(records: list[dict], kind: str, spec: dict, settings: dict[str, Any] | None = None,
              metric: str | None = None, min_iters: int = 0) -> list[dict]:
     """Records of ``kind`` (and ``metric``) for exactly ``spec`` whose provenance has every
-    ``settings`` value, with at least ``min_iters`` timed rounds; oldest first."""
+    ``settings`` value, with at least ``min_iters`` timed rounds; oldest first. Of the records of one
+    launched run (the same ``run_id``: a requeued or re-run job), only the last of each metric counts."""
     found = []
     for r in records:
         prov = r.get("provenance", {})
@@ -187,7 +188,8 @@ def matching(records: list[dict], kind: str, spec: dict, settings: dict[str, Any
         if any(prov.get(k) != v for k, v in (settings or {}).items()) or prov.get("iters", 0) < min_iters:
             continue
         found.append(r)
-    return found
+    last = {(r["provenance"]["run_id"], r.get("metric")): i for i, r in enumerate(found) if r["provenance"].get("run_id")}
+    return [r for i, r in enumerate(found) if not r["provenance"].get("run_id") or last[(r["provenance"]["run_id"], r.get("metric"))] == i]
 
 
 def best_timed(found: list[dict]) -> dict | None:

@@ -1,0 +1,427 @@
+"""Launchers: where the training runs of a grid go, and the one job that times a grid.
+
+``inline`` (the default) trains each (variant, seed) in this process, one after another. The
+others hand each run to submitit as a job that receives a small picklable description
+(:class:`TrainTask`: spec, data, recipe, seed, store path, run id; never a model, a tensor or a
+store handle) and runs the same :func:`run_task` as ``inline``, writing its records to the
+shared store:
+
+- ``slurm``: one Slurm job array for the grid's training runs (submitit's SlurmExecutor, chosen
+  explicitly: submitit's automatic choice falls back to local without a word), plus, when a
+  latency sweep is missing, one job on one exclusive node that times every candidate
+  interleaved in one process, exactly as inline;
+- ``local``: submitit's LocalExecutor, one process per run on this machine, each pinned to its
+  own GPU where there are GPUs (the latency sweep stays in this process, before the training);
+- ``debug``: submitit's DebugExecutor, the job path run in this process (for debugging a job).
+
+A job on several GPUs runs one task per GPU; the ranks come from submitit's job environment and
+the existing DDP training takes them from there. Slurm's warning signal (USR2, ``--timeout-min``
+less ``signal_delay_s``) reaches every task through srun; submitit then calls
+:meth:`TrainJob.checkpoint`, which requeues the job, and the run resumes from its own
+``last.pt`` (``--max-requeue`` caps how often). Every record of a job names its run id and
+attempt; readers keep one per run id (``results.matching``), so a requeued or re-run job never
+counts twice. Each job writes its state to ``JOB_DIR/status/RUN_ID.json``; ``JOB_DIR/grid.jsonl``
+lists what was submitted: ``avskit jobs`` reads both.
+
+Another engine (Ray, say) would be one more branch of :func:`make_executor` and of
+:func:`submit`; nothing outside this module knows which launcher ran a job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from avsbench_kit.errors import UserError
+
+LAUNCHERS = ("inline", "local", "slurm", "debug")
+STATES = ("pending", "running", "requeued", "done", "failed")
+MANIFEST = "grid.jsonl"
+
+
+@dataclass
+class LaunchOptions:
+    """The launcher and its parameters (the flags of DETR's run_with_submitit.py and Hydra's launcher)."""
+
+    launcher: str = "inline"
+    job_dir: str | None = None  # default: beside the record store, STORE_FOLDER/jobs
+    partition: str | None = None
+    gpus_per_node: int = 0
+    nodes: int = 1
+    cpus_per_task: int | None = None
+    timeout_min: int = 24 * 60
+    array_parallelism: int = 256
+    max_requeue: int = 3
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    slurm_args: tuple[str, ...] = ()  # KEY=VALUE, anything else sbatch takes
+    wait: bool = True
+    signal_delay_s: int = 120
+
+    def check(self) -> None:
+        if self.launcher not in LAUNCHERS:
+            raise UserError(f"--launcher {self.launcher!r} is not accepted; choose one of: {', '.join(LAUNCHERS)}")
+        for name, value, low in (("--nodes", self.nodes, 1), ("--gpus-per-node", self.gpus_per_node, 0),
+                                 ("--timeout-min", self.timeout_min, 1), ("--array-parallelism", self.array_parallelism, 1),
+                                 ("--max-requeue", self.max_requeue, 0)):
+            if value < low:
+                raise UserError(f"{name} must be at least {low}, got {value}")
+        parse_slurm_args(self.slurm_args)
+        if self.launcher == "slurm" and shutil.which("sbatch") is None:
+            raise UserError("--launcher slurm: sbatch is not on this machine's PATH (no Slurm here); "
+                            "run the grid with --launcher local, or submit from a Slurm login node")
+        if self.launcher in ("local", "debug") and self.nodes > 1:
+            raise UserError(f"--launcher {self.launcher} runs on this machine: --nodes must be 1, got {self.nodes}")
+
+    def folder(self, store: Path) -> Path:
+        return Path(self.job_dir) if self.job_dir else Path(store).resolve().parent / "jobs"
+
+
+def parse_slurm_args(items: tuple[str, ...] | list[str]) -> dict[str, str]:
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--slurm-arg {item!r}: write KEY=VALUE, e.g. --slurm-arg mem=64G")
+        parsed[key.strip().lstrip("-").replace("-", "_")] = value
+    return parsed
+
+
+def slurm_parameters(opts: LaunchOptions, name: str, exclusive: bool = False) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters (sbatch's names) for ``opts``: one task per GPU."""
+    params: dict[str, Any] = {"job_name": name, "time": opts.timeout_min, "nodes": opts.nodes,
+                              "ntasks_per_node": max(1, opts.gpus_per_node), "array_parallelism": opts.array_parallelism,
+                              "signal_delay_s": opts.signal_delay_s}
+    if opts.gpus_per_node:
+        params["gpus_per_node"] = opts.gpus_per_node
+    for key in ("partition", "cpus_per_task", "account", "qos", "constraint"):
+        if getattr(opts, key) is not None:
+            params[key] = getattr(opts, key)
+    if exclusive:
+        params["exclusive"] = True
+    extra = parse_slurm_args(opts.slurm_args)
+    if extra:
+        params["additional_parameters"] = extra
+    return params
+
+
+def make_executor(opts: LaunchOptions, folder: Path, name: str = "avskit", exclusive: bool = False):
+    """The submitit executor of ``opts.launcher``, chosen by name (never submitit's automatic choice)."""
+    import submitit
+
+    logs = Path(folder) / "%j"
+    if opts.launcher == "debug":
+        return submitit.DebugExecutor(logs)
+    if opts.launcher == "local":
+        executor = submitit.LocalExecutor(logs, max_num_timeout=opts.max_requeue)
+        executor.update_parameters(timeout_min=opts.timeout_min, signal_delay_s=opts.signal_delay_s)
+        return executor
+    if opts.launcher == "slurm":
+        executor = submitit.SlurmExecutor(logs, max_num_timeout=opts.max_requeue)
+        executor.update_parameters(**slurm_parameters(opts, name, exclusive))
+        return executor
+    raise ValueError(opts.launcher)
+
+
+# ---- what a job is -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainTask:
+    """One (variant, seed) training run, as a job receives it: plain values only."""
+
+    spec: dict[str, Any]
+    label: str
+    data: dict[str, Any]  # DataOptions' fields
+    recipe: dict[str, Any]  # TrainConfig's fields, the seed among them
+    store: str
+    folder: str  # the run's checkpoint folder (last.pt)
+    job_dir: str | None = None
+    launcher: str = "inline"
+
+    @property
+    def seed(self) -> int:
+        return self.recipe["seed"]
+
+    @property
+    def run_id(self) -> str:
+        """The same (spec, data, recipe) gives the same id, so a command run again finds its runs."""
+        text = json.dumps([self.spec, self.data, self.recipe], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def task_for(spec, data, cfg, store: Path, folder: Path, launch: LaunchOptions | None = None) -> TrainTask:
+    launch = launch or LaunchOptions()
+    return TrainTask(spec=spec.to_dict(), label=spec.label, data=asdict(data), recipe=asdict(cfg), store=str(Path(store).resolve()),
+                     folder=str(Path(folder).resolve()), job_dir=str(launch.folder(store).resolve()) if launch.launcher != "inline" else None,
+                     launcher=launch.launcher)
+
+
+def recorded(task: TrainTask) -> list[dict]:
+    """The store's records of this run (any attempt)."""
+    from avsbench_kit.results import load_records
+
+    return [r for r in load_records(Path(task.store)) if r.get("kind") == "train" and r["provenance"].get("run_id") == task.run_id]
+
+
+def run_task(task: TrainTask, attempt: int = 0, on_step: Callable[[int, float], None] | None = None, job_id: str | None = None) -> dict:
+    """Train and evaluate one run (resuming from its last.pt), and record it with its run id and attempt."""
+    from avsbench_kit.engine import TrainConfig
+    from avsbench_kit.spec import ModelSpec
+    from avskit.analyses.training import DataOptions, run_training
+
+    provenance = {"run_id": task.run_id, "attempt": attempt, "launcher": task.launcher, "job_id": job_id}
+    return run_training(ModelSpec(**task.spec), DataOptions(**task.data), TrainConfig(**task.recipe), Path(task.folder),
+                        Path(task.store), on_step=on_step, provenance=provenance)
+
+
+def _write_status(job_dir: str | None, name: str, **fields: Any) -> None:
+    """``JOB_DIR/status/NAME.json``, written whole (what ``avskit jobs`` reads)."""
+    if not job_dir:
+        return
+    path = Path(job_dir) / "status" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({"host": socket.gethostname(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields}))
+    os.replace(tmp, path)
+
+
+def _distributed_from_submitit() -> None:
+    """One task per GPU: torch.distributed's variables from submitit's job environment (the DDP
+    training reads WORLD_SIZE, RANK and LOCAL_RANK, and rendezvous at MASTER_ADDR:MASTER_PORT)."""
+    import submitit
+
+    try:
+        env = submitit.JobEnvironment()
+    except RuntimeError:  # not inside a submitit job (the debug executor)
+        return
+    if env.num_tasks > 1:
+        os.environ.update(RANK=str(env.global_rank), LOCAL_RANK=str(env.local_rank), WORLD_SIZE=str(env.num_tasks),
+                          MASTER_ADDR=env.hostnames[0], MASTER_PORT=str(20000 + int(hashlib.sha256(env.job_id.encode()).hexdigest(), 16) % 20000))
+
+
+class TrainJob:
+    """The callable a job runs: checkpointable (submitit calls :meth:`checkpoint` on the warning
+    signal before a timeout or preemption and requeues what it returns)."""
+
+    def __init__(self, task: TrainTask, attempt: int = 0):
+        self.task, self.attempt = task, attempt
+
+    def __call__(self) -> dict:
+        task = self.task
+        job_id = os.environ.get("SLURM_JOB_ID") or os.environ.get("SUBMITIT_LOCAL_JOB_ID")
+        done = recorded(task)
+        if done:  # a rerun of a run that already recorded (requeued after its last write): nothing twice
+            _write_status(task.job_dir, task.run_id, state="done", attempt=self.attempt, job_id=job_id)
+            return {"run_id": task.run_id, "model": task.label, "seed": task.seed, "reused": True}
+        _write_status(task.job_dir, task.run_id, state="running", attempt=self.attempt, job_id=job_id)
+        _distributed_from_submitit()
+        try:
+            report = run_task(task, self.attempt, on_step=self.on_step, job_id=job_id)
+        except BaseException as exc:
+            if not isinstance(exc, SystemExit):  # SystemExit: submitit's requeue, its state already written
+                first = (str(exc).strip().splitlines() or [""])[0]
+                _write_status(task.job_dir, task.run_id, state="failed", attempt=self.attempt, job_id=job_id, error=f"{type(exc).__name__}: {first}")
+            raise
+        _write_status(task.job_dir, task.run_id, state="done", attempt=self.attempt, job_id=job_id, test=report.get("test"))
+        return {"run_id": task.run_id, "model": task.label, "seed": task.seed, "test": report.get("test")}
+
+    def on_step(self, step: int, loss: float) -> None:
+        print(f"{self.task.label} seed {self.task.seed}: step {step}/{self.task.recipe['steps']}, loss {loss:.4f}", flush=True)
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """Requeue: the same run, one attempt later; it resumes from its last.pt."""
+        from submitit.helpers import DelayedSubmission
+
+        _write_status(self.task.job_dir, self.task.run_id, state="requeued", attempt=self.attempt)
+        return DelayedSubmission(type(self)(self.task, self.attempt + 1))
+
+
+class MeasureJob:
+    """A grid's measurements (latency, params, FLOPs, dissipation) as one job: every candidate timed
+    interleaved in one process on one exclusive node, exactly as inline. ``what`` is ``compare``
+    (one sweep: ``specs`` and ``opts``) or ``report`` (every sweep a report needs: ``quick``,
+    ``device``, ``threads``); plain values only."""
+
+    def __init__(self, what: str, store: str, job_dir: str, **payload: Any):
+        self.what, self.store, self.job_dir, self.payload = what, store, job_dir, payload
+
+    @property
+    def run_id(self) -> str:
+        return "measure-" + hashlib.sha256(json.dumps([self.what, self.payload], sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+    def __call__(self) -> dict:
+        _write_status(self.job_dir, self.run_id, model="measurements", seed=None, state="running", attempt=0)
+        try:
+            done = self._measure()
+        except BaseException as exc:
+            if not isinstance(exc, SystemExit):
+                first = (str(exc).strip().splitlines() or [""])[0]
+                _write_status(self.job_dir, self.run_id, model="measurements", seed=None, state="failed", attempt=0,
+                              error=f"{type(exc).__name__}: {first}")
+            raise
+        _write_status(self.job_dir, self.run_id, model="measurements", seed=None, state="done", attempt=0)
+        return done
+
+    def _measure(self) -> dict:
+        say = lambda message: print(message, flush=True)  # noqa: E731 (the job's log)
+        if self.what == "report":
+            from avskit.analyses.report import FULL, QUICK, measure_missing
+
+            p = self.payload
+            runs = measure_missing(QUICK if p["quick"] else FULL, Path(self.store), p["device"], p["threads"], None, say)
+            return {"measured": sum(len(r.measured) for r in runs)}
+        from avsbench_kit.spec import ModelSpec
+        from avskit.analyses.compare import MeasureOptions, measure
+
+        opts = MeasureOptions(**{**self.payload["opts"], "train": None})
+        sweep = measure([ModelSpec(**s) for s in self.payload["specs"]], opts, Path(self.store), tag=self.payload["tag"], progress=say)
+        return {"measured": sweep.measured, "skipped": sweep.skipped}
+
+
+# ---- submitting ----------------------------------------------------------------------------------
+
+@dataclass
+class Submitted:
+    jobs: list[dict] = field(default_factory=list)  # the manifest lines written
+    results: list[dict] = field(default_factory=list)  # what finished jobs returned (with wait)
+
+
+def submit(tasks: list[TrainTask], opts: LaunchOptions, store: Path, name: str, measure_job: MeasureJob | None = None,
+           say: Callable[[str], None] = lambda _: None, job_class: type[TrainJob] = TrainJob) -> Submitted:
+    """Hand ``tasks`` (and the grid's measurement job, slurm only) to the launcher's executor as
+    ``job_class`` jobs; with ``opts.wait``, wait for them and raise UserError naming the runs that failed."""
+    folder = opts.folder(store)
+    folder.mkdir(parents=True, exist_ok=True)
+    submitted = Submitted()
+    jobs = []
+    if measure_job is not None:
+        executor = make_executor(opts, folder, name=f"{name}-latency", exclusive=True)
+        job = executor.submit(measure_job)
+        jobs.append((job, {"run_id": measure_job.run_id, "model": "measurements", "seed": None, "kind": "measure"}))
+    if tasks:
+        executor = make_executor(opts, folder, name=name)
+        if opts.launcher == "slurm":  # one array for the whole grid
+            with executor.batch():
+                array = [executor.submit(job_class(task)) for task in tasks]
+            pairs = list(zip(array, tasks, strict=True))
+        else:
+            pairs = []
+            devices = _cuda_devices() if opts.launcher == "local" else 0
+            for k, task in enumerate(tasks):
+                if devices:  # each local job on its own GPU, in turn
+                    executor.update_parameters(gpus_per_node=1, visible_gpus=[k % devices])
+                pairs.append((executor.submit(job_class(task)), task))
+        jobs += [(job, {"run_id": t.run_id, "model": t.label, "seed": t.seed, "kind": "train"}) for job, t in pairs]
+    with (folder / MANIFEST).open("a") as manifest:
+        for job, info in jobs:
+            line = {**info, "job_id": str(job.job_id), "launcher": opts.launcher, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+            manifest.write(json.dumps(line) + "\n")
+            submitted.jobs.append(line)
+            say(f"submitted {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else "") + f" as job {job.job_id}")
+    if not opts.wait:
+        return submitted
+    failed = []
+    for job, info in jobs:
+        try:
+            submitted.results.append(job.result())  # the debug executor runs it here
+        except Exception as exc:  # noqa: BLE001 (submitit's failure types carry the job's traceback)
+            failed.append(f"{info['model']} seed {info['seed']} (job {job.job_id}): {_last_line(str(exc))}")
+        say(f"finished {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else ""))
+    if failed:
+        raise UserError(f"{len(failed)} of {len(jobs)} jobs failed: {'; '.join(failed)} (avskit jobs {folder} shows their logs)")
+    return submitted
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+# ---- seeing a grid -----------------------------------------------------------------------------
+
+def grid_jobs(job_dir: Path) -> list[dict]:
+    """Every job the manifest lists (the latest submission of each run), with its state, attempts,
+    the last line of its log and where its logs are."""
+    job_dir = Path(job_dir)
+    manifest = job_dir / MANIFEST
+    if not manifest.is_file():
+        raise UserError(f"{job_dir}: no {MANIFEST} here; give the --job-dir a grid was submitted with")
+    latest: dict[str, dict] = {}
+    for line in manifest.read_text().splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            latest[entry["run_id"]] = entry
+    rows = []
+    for entry in latest.values():
+        status_file = job_dir / "status" / f"{entry['run_id']}.json"
+        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        state = status.get("state", "pending")
+        if state in ("running", "requeued") and not _alive(entry):
+            state = "failed"
+            status.setdefault("error", "the job ended without a result (killed, out of memory, or past its time)")
+        log = _last_own_line(_tail(Path(entry["stdout"]))) or _last_own_line(_tail(Path(entry["stderr"])))
+        rows.append({"model": entry["model"], "seed": entry["seed"], "kind": entry.get("kind", "train"), "run_id": entry["run_id"],
+                     "job_id": entry["job_id"], "launcher": entry["launcher"], "state": state,
+                     "attempts": int(status.get("attempt", 0)) + 1 if status else 0, "error": status.get("error"),
+                     "last_log_line": log, "stdout": entry["stdout"], "stderr": entry["stderr"]})
+    return rows
+
+
+def _last_own_line(text: str) -> str:
+    """The job's own last line (its progress or its error), past submitit's bookkeeping lines."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    own = [line for line in lines if not line.startswith("submitit ")]
+    return (own or lines or [""])[-1]
+
+
+def _tail(path: Path, size: int = 4096) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - size))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _alive(entry: dict) -> bool:
+    """Whether a job said running could still be: a local job's controller process still exists; a
+    Slurm job is asked of Slurm where sacct or squeue is here (else assumed alive)."""
+    if entry["launcher"] == "local":
+        try:
+            os.kill(int(entry["job_id"]), 0)
+            return True
+        except (OSError, ValueError):
+            return False
+    if entry["launcher"] == "slurm" and shutil.which("sacct"):
+        import submitit
+
+        state = submitit.SlurmJob(Path(entry["stdout"]).parent, entry["job_id"]).state
+        return state not in ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "COMPLETED")
+    return entry["launcher"] != "debug"
+
+
+def wait_for(job_dir: Path, poll_s: float = 2.0, on_update: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Wait until every job of the grid is done or failed; ``on_update(finished, total)`` as they end."""
+    while True:
+        rows = grid_jobs(job_dir)
+        finished = sum(r["state"] in ("done", "failed") for r in rows)
+        if on_update:
+            on_update(finished, len(rows))
+        if finished == len(rows):
+            return rows
+        time.sleep(poll_s)

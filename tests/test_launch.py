@@ -1,0 +1,120 @@
+"""Launchers (issue #17): training grids through submitit's debug and local executors, requeue through
+the timeout path, nothing counted twice, the Slurm parameters, `avskit jobs`. No Slurm here: the Slurm
+path is checked as the sbatch script submitit would submit."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from launch_jobs import PausingJob
+
+from avsbench_kit import make_spec
+from avsbench_kit.results import load_records, matching, shard_folder
+from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
+from avskit.analyses.launch import LaunchOptions, grid_jobs, slurm_parameters, submit
+
+from helpers import run
+
+TESTS = Path(__file__).resolve().parent
+SPECS = [make_spec("avesformer-r18"), make_spec("avesformer-r18", {"fusion": "tpavi"})]
+TINY = dict(train="synthetic:s4", steps=2, batch=2, videos=7, train_size=64, measurements=(), checkpoint_every=1)
+
+
+def test_debug_executor_runs_a_grid_in_process(tmp_path):
+    store = tmp_path / "records.jsonl"
+    launch = LaunchOptions("debug", job_dir=str(tmp_path / "jobs"))
+    sweep = measure(SPECS, MeasureOptions(**TINY), store, launch=launch)
+    assert [j["model"] for j in sweep.submitted] == [s.label for s in SPECS]
+    records = load_records(store)
+    assert {(r["model"], r["metric"]) for r in records} == {(s.label, m) for s in SPECS for m in ("jaccard", "f_score")}
+    assert all(r["provenance"]["launcher"] == "debug" and r["provenance"]["attempt"] == 0 and len(r["provenance"]["run_id"]) == 16
+               for r in records)
+    assert [(j["state"], j["attempts"]) for j in grid_jobs(tmp_path / "jobs")] == [("done", 1), ("done", 1)]
+    again = measure(SPECS, MeasureOptions(**TINY), store, launch=launch)  # the same grid again: nothing to run
+    assert not again.submitted and len(again.skipped) == 2 and len(load_records(store)) == len(records)
+
+
+def test_local_grid_two_processes_and_a_requeue_through_the_timeout_path(tmp_path, monkeypatch, capsys):
+    """Two variants as two local processes; the first one's first attempt stops after step 1 until the
+    warning signal (20 s before a 1-minute limit), is requeued, resumes at step 1 and records once."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    store, jobs = tmp_path / "records.jsonl", tmp_path / "jobs"
+    launch = LaunchOptions("local", job_dir=str(jobs), timeout_min=1, signal_delay_s=40, max_requeue=1)
+    opts = MeasureOptions(**TINY)
+    tasks = train_tasks(SPECS, opts, store, [], Sweep(), launch)  # exactly the runs `compare --launcher local` makes
+    submitted = submit(tasks, launch, store, "test-grid", job_class=PausingJob)
+
+    records = load_records(store)
+    shards = sorted(shard_folder(store).glob("*.jsonl"))
+    assert len(shards) == 2 and len({s.stem.rsplit("-", 1)[1] for s in shards} - {str(os.getpid())}) == 2  # two job processes
+    paused = [r for r in records if r["model"] == SPECS[0].label]
+    assert sorted(r["metric"] for r in paused) == ["f_score", "jaccard"]  # one record per metric: nothing twice
+    assert all(r["provenance"]["attempt"] == 1 and r["provenance"]["resumed_from"] == 1 for r in paused)
+    assert all(r["provenance"]["attempt"] == 0 for r in records if r["model"] == SPECS[1].label)
+    for job in submitted.jobs:
+        assert Path(job["stdout"]).is_file() and Path(job["stderr"]).is_file()
+
+    code, out, err = run(capsys, "jobs", str(jobs), "--json")
+    assert code == 0, err
+    rows = {r["model"]: r for r in json.loads(out)["jobs"]}
+    assert {m: (r["state"], r["attempts"]) for m, r in rows.items()} == {SPECS[0].label: ("done", 2), SPECS[1].label: ("done", 1)}
+    assert "step 2/2" in rows[SPECS[1].label]["last_log_line"]
+
+    again = measure(SPECS, opts, store, launch=launch)  # the command run again after the grid: measures nothing
+    assert not again.submitted and len(again.skipped) == 2
+    run_id = paused[0]["provenance"]["run_id"]  # reading keeps one per run id even if a rerun records again
+    duplicate = [{**r, "provenance": {**r["provenance"], "attempt": 2}} for r in paused]
+    assert len(matching(records + duplicate, "train", SPECS[0].to_dict(), {"run_id": run_id}, "jaccard")) == 1
+
+
+def test_flags_become_submitit_slurm_parameters(tmp_path):
+    opts = LaunchOptions("local", partition="gpu", gpus_per_node=2, nodes=2, cpus_per_task=8, timeout_min=90, array_parallelism=4,
+                         max_requeue=5, account="acc", qos="high", constraint="a100", slurm_args=("mem=64G", "--exclude=n1"))
+    params = slurm_parameters(opts, "avskit-grid", exclusive=True)
+    assert params == {"job_name": "avskit-grid", "time": 90, "nodes": 2, "ntasks_per_node": 2, "gpus_per_node": 2,
+                      "array_parallelism": 4, "signal_delay_s": 120, "partition": "gpu", "cpus_per_task": 8, "account": "acc",
+                      "qos": "high", "constraint": "a100", "exclusive": True, "additional_parameters": {"mem": "64G", "exclude": "n1"}}
+
+
+def test_a_slurm_grid_is_one_array_and_one_exclusive_measuring_job(tmp_path, monkeypatch, capsys):
+    """Submitted through a stand-in sbatch (it keeps each script and answers with a job id): the
+    training runs form one array, the measurements one exclusive job, and `avskit jobs` lists them."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\nn=$(ls {tmp_path}/sbatch-*.sh 2>/dev/null | wc -l)\n'
+                                    f'cp "$1" {tmp_path}/sbatch-$n.sh\necho "Submitted batch job $((4242 + n))"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    code, out, err = run(capsys, "compare", "--fusion", "tpavi,cross_attention", "--base", "avesformer-r18", "--train", "synthetic:s4",
+                         "--steps", "2", "--seeds", "0,1", "--launcher", "slurm", "--partition", "gpu", "--gpus-per-node", "1",
+                         "--max-requeue", "5", "--slurm-arg", "mem=64G", "--no-wait", "--job-dir", str(tmp_path / "jobs"),
+                         "--results", str(tmp_path / "records.jsonl"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    measuring, array = (tmp_path / "sbatch-0.sh").read_text(), (tmp_path / "sbatch-1.sh").read_text()
+    assert "#SBATCH --exclusive" in measuring and "--array" not in measuring
+    assert "#SBATCH --array=0-3%4" in array and "--exclusive" not in array  # 2 variants x 2 seeds, one array
+    for script in (measuring, array):
+        for line in ("--partition=gpu", "--gpus-per-node=1", "--ntasks-per-node=1", "--mem=64G", "--signal=USR2@120"):
+            assert f"#SBATCH {line}" in script, line
+    assert [j["job_id"] for j in report["jobs"]] == ["4242", "4243_0", "4243_1", "4243_2", "4243_3"]
+    code, out, err = run(capsys, "jobs", str(tmp_path / "jobs"), "--json")
+    rows = json.loads(out)["jobs"]
+    assert code == 0 and [(r["kind"], r["state"], r["attempts"]) for r in rows] == [("measure", "pending", 0)] + [("train", "pending", 0)] * 4
+    assert {(r["model"], r["seed"]) for r in rows[1:]} == {(s.label, seed) for s in SPECS for seed in (0, 1)}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--launcher", "slurm", "--no-wait"], "sbatch is not on this machine's PATH"),
+    (["--launcher", "ray"], "--launcher 'ray' is not accepted"),
+    (["--launcher", "local", "--slurm-arg", "mem"], "write KEY=VALUE"),
+    (["--launcher", "local", "--nodes", "2"], "--nodes must be 1"),
+    (["--seeds", "0,x"], "--seeds '0,x'"),
+])
+def test_launcher_mistakes_are_one_line(capsys, tmp_path, args, message):
+    code, out, err = run(capsys, "compare", "--fusion", "all", "--train", "synthetic:s4", "--results", str(tmp_path / "r.jsonl"), *args)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "jobs").exists()
