@@ -334,11 +334,22 @@ def submit(tasks: list[TrainTask], opts: LaunchOptions, store: Path, name: str, 
         try:
             submitted.results.append(job.result())  # the debug executor runs it here
         except Exception as exc:  # noqa: BLE001 (submitit's failure types carry the job's traceback)
-            failed.append(f"{info['model']} seed {info['seed']} (job {job.job_id}): {_last_line(str(exc))}")
+            failed.append(f"{info['model']} seed {info['seed']} (job {job.job_id}): {_why(folder, info['run_id'], exc)}")
         say(f"finished {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else ""))
     if failed:
         raise UserError(f"{len(failed)} of {len(jobs)} jobs failed: {'; '.join(failed)} (avskit jobs {folder} shows their logs)")
     return submitted
+
+
+def _why(folder: Path, run_id: str, exc: Exception) -> str:
+    """A failed job's reason in one line: what the job wrote in its status, else the traceback's last line."""
+    status = Path(folder) / "status" / f"{run_id}.json"
+    if status.is_file():
+        error = json.loads(status.read_text()).get("error")
+        if error:
+            return error
+    trace = str(exc).split("----------------------")
+    return _last_line(trace[1] if len(trace) > 2 else str(exc))
 
 
 def _cuda_devices() -> int:

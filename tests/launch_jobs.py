@@ -1,17 +1,23 @@
 """A job class for the launcher tests, importable by the job processes (PYTHONPATH has tests/)."""
 
+import os
+import signal
 import time
 
 from avskit.analyses.launch import TrainJob
 
 
-class PausingJob(TrainJob):
-    """Its first attempt of the variant ``PAUSE`` stops after step 1 (checkpointed) and waits for the
-    launcher's warning signal: the timeout path of a preempted or timed-out job."""
+class TimingOutJob(TrainJob):
+    """The first attempt of the variant ``TIMES_OUT`` gets, right after step 1 is checkpointed, the
+    signal the launcher sends before a job's time limit (USR2), as if its time had run out there:
+    submitit's handler (with a limit under 10 minutes every such signal counts as a timeout) calls
+    ``checkpoint()`` and requeues. Sent by the job itself so that the test does not depend on how
+    fast the machine reaches step 1."""
 
-    PAUSE = "avesformer-r18"
+    TIMES_OUT = "avesformer-r18"
 
     def on_step(self, step: int, loss: float) -> None:
         super().on_step(step, loss)
-        if self.attempt == 0 and step == 1 and self.task.label == self.PAUSE:
-            time.sleep(600)
+        if self.attempt == 0 and step == 1 and self.task.label == self.TIMES_OUT:
+            os.kill(os.getpid(), signal.SIGUSR2)
+            time.sleep(60)  # the handler ends this attempt

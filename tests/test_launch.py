@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 import pytest
-from launch_jobs import PausingJob
+from launch_jobs import TimingOutJob
 
-from avsbench_kit import make_spec
+from avsbench_kit import UserError, make_spec
 from avsbench_kit.results import load_records, matching, shard_folder
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
 from avskit.analyses.launch import LaunchOptions, grid_jobs, slurm_parameters, submit
@@ -36,14 +36,14 @@ def test_debug_executor_runs_a_grid_in_process(tmp_path):
 
 
 def test_local_grid_two_processes_and_a_requeue_through_the_timeout_path(tmp_path, monkeypatch, capsys):
-    """Two variants as two local processes; the first one's first attempt stops after step 1 until the
-    warning signal (20 s before a 1-minute limit), is requeued, resumes at step 1 and records once."""
+    """Two variants as two local processes; the first one's first attempt gets the time limit's signal
+    after step 1 (tests/launch_jobs.py), is requeued, resumes at step 1 and records once."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     store, jobs = tmp_path / "records.jsonl", tmp_path / "jobs"
-    launch = LaunchOptions("local", job_dir=str(jobs), timeout_min=1, signal_delay_s=40, max_requeue=1)
+    launch = LaunchOptions("local", job_dir=str(jobs), timeout_min=5, signal_delay_s=10, max_requeue=1)
     opts = MeasureOptions(**TINY)
     tasks = train_tasks(SPECS, opts, store, [], Sweep(), launch)  # exactly the runs `compare --launcher local` makes
-    submitted = submit(tasks, launch, store, "test-grid", job_class=PausingJob)
+    submitted = submit(tasks, launch, store, "test-grid", job_class=TimingOutJob)
 
     records = load_records(store)
     shards = sorted(shard_folder(store).glob("*.jsonl"))
@@ -54,6 +54,8 @@ def test_local_grid_two_processes_and_a_requeue_through_the_timeout_path(tmp_pat
     assert all(r["provenance"]["attempt"] == 0 for r in records if r["model"] == SPECS[1].label)
     for job in submitted.jobs:
         assert Path(job["stdout"]).is_file() and Path(job["stderr"]).is_file()
+    log = Path(submitted.jobs[0]["stdout"]).read_text()
+    assert "this job is timed-out" in log and "Requeued job" in log  # submitit's timeout path, not a preemption
 
     code, out, err = run(capsys, "jobs", str(jobs), "--json")
     assert code == 0, err
@@ -118,3 +120,13 @@ def test_launcher_mistakes_are_one_line(capsys, tmp_path, args, message):
     code, out, err = run(capsys, "compare", "--fusion", "all", "--train", "synthetic:s4", "--results", str(tmp_path / "r.jsonl"), *args)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "jobs").exists()
+
+
+def test_a_failed_job_says_why_in_one_line(tmp_path, capsys):
+    store, jobs = tmp_path / "records.jsonl", tmp_path / "jobs"
+    launch = LaunchOptions("debug", job_dir=str(jobs))
+    tasks = train_tasks(SPECS[:1], MeasureOptions(**{**TINY, "videos": 3}), store, [], Sweep(), launch)  # too few videos
+    with pytest.raises(UserError, match=r"1 of 1 jobs failed: avesformer-r18 seed 0 \(job \w+\): UserError: --videos must be at least 7"):
+        submit(tasks, launch, store, "bad")
+    code, out, err = run(capsys, "jobs", str(jobs))
+    assert code == 0 and "failed" in out and "--videos must be at least 7" in " ".join(out.split())
