@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -234,7 +235,8 @@ class TrainJob:
         return {"run_id": task.run_id, "model": task.label, "seed": task.seed, "test": report.get("test")}
 
     def on_step(self, step: int, loss: float) -> None:
-        print(f"{self.task.label} seed {self.task.seed}: step {step}/{self.task.recipe['steps']}, loss {loss:.4f}", flush=True)
+        # stderr: the job's log either way, and a debug job's progress never mixes with a command's --json on stdout
+        print(f"{self.task.label} seed {self.task.seed}: step {step}/{self.task.recipe['steps']}, loss {loss:.4f}", file=sys.stderr, flush=True)
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """Requeue: the same run, one attempt later; it resumes from its last.pt."""
@@ -385,7 +387,7 @@ def grid_jobs(job_dir: Path) -> list[dict]:
         if state in ("running", "requeued") and not _alive(entry):
             state = "failed"
             status.setdefault("error", "the job ended without a result (killed, out of memory, or past its time)")
-        log = _last_own_line(_tail(Path(entry["stdout"]))) or _last_own_line(_tail(Path(entry["stderr"])))
+        log = _last_own_line(_tail(Path(entry["stderr"])), _tail(Path(entry["stdout"])))
         rows.append({"model": entry["model"], "seed": entry["seed"], "kind": entry.get("kind", "train"), "run_id": entry["run_id"],
                      "job_id": entry["job_id"], "launcher": entry["launcher"], "state": state,
                      "attempts": int(status.get("attempt", 0)) + 1 if status else 0, "error": status.get("error"),
@@ -393,11 +395,15 @@ def grid_jobs(job_dir: Path) -> list[dict]:
     return rows
 
 
-def _last_own_line(text: str) -> str:
-    """The job's own last line (its progress or its error), past submitit's bookkeeping lines."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    own = [line for line in lines if not line.startswith("submitit ")]
-    return (own or lines or [""])[-1]
+def _last_own_line(*texts: str) -> str:
+    """The job's own last line (its progress or its error), past submitit's bookkeeping lines: from
+    the first of ``texts`` that has one, else submitit's last line."""
+    lines = [[line.strip() for line in text.strip().splitlines() if line.strip()] for text in texts]
+    for found in lines:
+        own = [line for line in found if not line.startswith("submitit ")]
+        if own:
+            return own[-1]
+    return next((found[-1] for found in lines if found), "")
 
 
 def _tail(path: Path, size: int = 4096) -> str:

@@ -130,3 +130,15 @@ def test_a_failed_job_says_why_in_one_line(tmp_path, capsys):
         submit(tasks, launch, store, "bad")
     code, out, err = run(capsys, "jobs", str(jobs))
     assert code == 0 and "failed" in out and "--videos must be at least 7" in " ".join(out.split())
+
+
+def test_train_as_one_job_keeps_stdout_for_json(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "train", "avesformer-r18", "--data", "synthetic:s4", "--videos", "7", "--size", "64", "--steps", "2",
+                         "--batch", "2", "--launcher", "debug", "--results", "r.jsonl", "--json")
+    assert code == 0, err
+    report = json.loads(out)  # the job's progress went to stderr
+    assert report["job_dir"] == str(tmp_path / "jobs") and 0 <= report["results"][0]["test"]["jaccard"] <= 1
+    assert "step 2/2" in err
+    [row] = grid_jobs(tmp_path / "jobs")
+    assert (row["state"], row["attempts"]) == ("done", 1)  # (a debug job logs only submitit's lines to its files)
