@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import socket
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +49,7 @@ def environment(device: torch.device) -> dict:
     env = {
         "device": device.type,
         "device_name": device_name(device),
+        "host": socket.gethostname(),  # ratios compare only within one run, on one machine
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -57,6 +59,7 @@ def environment(device: torch.device) -> dict:
     if device.type == "cuda":
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
+        env["device_uuid"] = str(getattr(torch.cuda.get_device_properties(device), "uuid", "")) or None
     return env
 
 
