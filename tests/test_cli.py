@@ -168,3 +168,15 @@ def test_profile_bad_input(capsys, args, message):
     assert code == 2 and out == ""
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
     assert len(lines) == 1 and message in lines[0], err
+
+
+@pytest.mark.parametrize("name", ["cli", "baselines", "analyses"])
+def test_one_copy_of_each_module(monkeypatch, name):
+    """The checkout's top-level pieces are modules of avskit; their bare names are refused (a second
+    copy would register every part twice)."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(ROOT))
+    with pytest.raises(ImportError, match=f"import avskit.{name}"):
+        importlib.import_module(name)
+    assert importlib.import_module(f"avskit.{name}").__name__ == f"avskit.{name}"
