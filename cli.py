@@ -768,6 +768,8 @@ def compare(
     subset: SubsetOption = None,
     steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
     train_size: Annotated[int, typer.Option(help="Frame size for training (with --train).")] = 64,
+    videos: Annotated[int, typer.Option(help="Synthetic videos to make with --train synthetic:NAME (70/15/15 train/val/test; "
+                                             "the test split is what each run is evaluated on).")] = 3000,
     seeds: Annotated[str, typer.Option(metavar="SEEDS", help="Train each variant once per seed, e.g. 0,1,2 (with --train); J and F "
                                                              "are shown as mean and sd over them.")] = "0",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -831,7 +833,7 @@ def compare(
     if train and any(s.family == "foreign" for s in specs):
         raise UserError("--train trains zoo models only; a referenced model is measured without it")
     opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
-                          steps=steps, train_size=train_size, seeds=_seeds(seeds))
+                          steps=steps, train_size=train_size, videos=videos, seeds=_seeds(seeds))
     opts.check(here=launch.launcher != "slurm")
     store = Path(results) if results else default_store()
     with err.status("comparing...") as status:

@@ -98,6 +98,8 @@ class MeasureOptions:
                 raise UserError(str(exc).replace("--data", "--train")) from None
             if self.train_size < 32 or self.train_size % 32:
                 raise UserError(f"--train-size must be a multiple of 32, got {self.train_size}")
+            if self.train.startswith("synthetic:") and self.videos < 7:
+                raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
 
 
 # ---- the variants of a sweep ---------------------------------------------------------------------

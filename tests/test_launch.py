@@ -115,6 +115,7 @@ def test_a_slurm_grid_is_one_array_and_one_exclusive_measuring_job(tmp_path, mon
     (["--launcher", "local", "--slurm-arg", "mem"], "write KEY=VALUE"),
     (["--launcher", "local", "--nodes", "2"], "--nodes must be 1"),
     (["--seeds", "0,x"], "--seeds '0,x'"),
+    (["--videos", "3"], "--videos must be at least 7"),
 ])
 def test_launcher_mistakes_are_one_line(capsys, tmp_path, args, message):
     code, out, err = run(capsys, "compare", "--fusion", "all", "--train", "synthetic:s4", "--results", str(tmp_path / "r.jsonl"), *args)
