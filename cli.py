@@ -91,11 +91,8 @@ def with_launcher(command):
         from avskit.analyses.launch import LaunchOptions
 
         given = {name: kwargs.pop(name) for name in _LAUNCH_PARAMS}
-        launch = LaunchOptions(launcher=given["launcher"], job_dir=given["job_dir"], partition=given["partition"],
-                               gpus_per_node=given["gpus_per_node"], nodes=given["nodes"], cpus_per_task=given["cpus_per_task"],
-                               timeout_min=given["timeout_min"], array_parallelism=given["array_parallelism"],
-                               max_requeue=given["max_requeue"], account=given["account"], qos=given["qos"],
-                               constraint=given["constraint"], slurm_args=tuple(given["slurm_arg"] or ()), wait=not given["no_wait"])
+        slurm_args, no_wait = given.pop("slurm_arg"), given.pop("no_wait")
+        launch = LaunchOptions(**given, slurm_args=tuple(slurm_args or ()), wait=not no_wait)
         launch.check()
         return command(**kwargs, launch=launch)
 
@@ -615,15 +612,11 @@ def train_command(
 
 
 def _train_as_job(spec, data, cfg, folder: Path, restart: bool, store: Path, launch, json_out: bool) -> None:
-    """`avskit train --launcher local|slurm|debug`: the same run as one job."""
-    from avskit.analyses.launch import submit, task_for
+    """`avskit train --launcher local|slurm|debug`: the same run as one job (analyses.launch)."""
+    from avskit.analyses.launch import submit_training
 
-    data.resolve_subset()  # a bad --data is one line now, not in a job's log
-    if restart:
-        (folder / "last.pt").unlink(missing_ok=True)
-    task = task_for(spec, data, cfg, store, folder, launch)
     with err.status(f"{launch.launcher}: {escape(spec.label)}") as status:
-        done = submit([task], launch, store, f"avskit-train-{spec.label}", say=lambda m: status.update(escape(m)))
+        done = submit_training(spec, data, cfg, folder, store, launch, restart, say=lambda m: status.update(escape(m)))
     if json_out:
         _print_json({"jobs": done.jobs, "job_dir": str(launch.folder(store)), "results": done.results, "records": str(store)})
         return

@@ -43,7 +43,6 @@ from typing import Any, Callable
 from avsbench_kit.errors import UserError
 
 LAUNCHERS = ("inline", "local", "slurm", "debug")
-STATES = ("pending", "running", "requeued", "done", "failed")
 MANIFEST = "grid.jsonl"
 
 
@@ -354,6 +353,15 @@ def _why(folder: Path, run_id: str, exc: Exception) -> str:
     return _last_line(trace[1] if len(trace) > 2 else str(exc))
 
 
+def submit_training(spec, data, cfg, folder: Path, store: Path, launch: LaunchOptions, restart: bool = False,
+                    say: Callable[[str], None] = lambda _: None) -> Submitted:
+    """`avskit train --launcher ...`: one run as one job (``restart`` drops its last.pt first)."""
+    data.resolve_subset()  # a bad --data is one line now, not in a job's log
+    if restart:
+        (Path(folder) / "last.pt").unlink(missing_ok=True)
+    return submit([task_for(spec, data, cfg, store, folder, launch)], launch, store, f"avskit-train-{spec.label}", say=say)
+
+
 def _cuda_devices() -> int:
     import torch
 
@@ -374,15 +382,11 @@ def grid_jobs(job_dir: Path) -> list[dict]:
     manifest = job_dir / MANIFEST
     if not manifest.is_file():
         raise UserError(f"{job_dir}: no {MANIFEST} here; give the --job-dir a grid was submitted with")
-    latest: dict[str, dict] = {}
-    for line in manifest.read_text().splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            latest[entry["run_id"]] = entry
+    latest: dict[str, dict] = {entry["run_id"]: entry for entry in _json_lines(manifest)}
     rows = []
     for entry in latest.values():
         status_file = job_dir / "status" / f"{entry['run_id']}.json"
-        status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+        status = _json_lines(status_file)[0] if status_file.is_file() else {}
         state = status.get("state", "pending")
         if state in ("running", "requeued") and not _alive(entry):
             state = "failed"
@@ -404,6 +408,13 @@ def _last_own_line(*texts: str) -> str:
         if own:
             return own[-1]
     return next((found[-1] for found in lines if found), "")
+
+
+def _json_lines(path: Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not a readable job file ({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def _tail(path: Path, size: int = 4096) -> str:

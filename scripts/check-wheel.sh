@@ -38,7 +38,8 @@ if outside:
 PYEOF
 "$WORK/venv/bin/avskit" --help >/dev/null
 "$VPY" -m avskit --help >/dev/null
+"$WORK/venv/bin/avskit" gpu-bench --help >/dev/null
 "$WORK/venv/bin/avskit" params avesformer-r18 --size 64 --json 2>/dev/null | "$VPY" -c 'import json, sys; r = json.load(sys.stdin); assert r["live"] > 0, r; print("wheel: params avesformer-r18:", r["live"], "live parameters")'
 "$WORK/venv/bin/avskit" gpu-bench "$WORK/gpu" --device cpu --quick >/dev/null 2>"$WORK/gpu.log" || { cat "$WORK/gpu.log"; exit 1; }
 test -s "$WORK/gpu/gpu-bench.md"
-echo "wheel: avskit --help, python -m avskit, params, gpu-bench --device cpu --quick all ran from the installed wheel ($((SECONDS - start)) s)"
+echo "wheel: avskit --help, python -m avskit, params, gpu-bench --device cpu --quick and gpu-bench --help ran from the installed wheel ($((SECONDS - start)) s)"

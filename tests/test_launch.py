@@ -143,3 +143,11 @@ def test_train_as_one_job_keeps_stdout_for_json(tmp_path, capsys, monkeypatch):
     assert "step 2/2" in err
     [row] = grid_jobs(tmp_path / "jobs")
     assert (row["state"], row["attempts"]) == ("done", 1)  # (a debug job logs only submitit's lines to its files)
+
+
+def test_jobs_on_a_wrong_folder_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "jobs", str(tmp_path))
+    assert code == 2 and "no grid.jsonl here" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "grid.jsonl").write_text("{not json\n")
+    code, _, err = run(capsys, "jobs", str(tmp_path))
+    assert code == 2 and "not a readable job file" in err and len(err.strip().splitlines()) == 1

@@ -26,6 +26,7 @@ of the strided features), so this project uses it.
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Iterable
 
 import torch
@@ -86,7 +87,7 @@ def summarise(scores: Iterable[dict]) -> dict:
     for key in SUMMARISED:
         values = [s[key] for s in usable if not math.isnan(s[key])]
         mean = _mean(values)
-        half = 1.96 * _sd(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+        half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
         summary[key] = {"mean": mean, "ci95": [mean - half, mean + half] if not math.isnan(half) else [math.nan, math.nan],
                         "n": len(values)}
     cious = [s["ciou"] for s in usable]
@@ -98,9 +99,4 @@ def summarise(scores: Iterable[dict]) -> dict:
 
 
 def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
-
-
-def _sd(values: list[float]) -> float:
-    mean = _mean(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else math.nan
+    return statistics.fmean(values) if values else math.nan
