@@ -24,7 +24,7 @@ DEFAULT_QUERIES = {"pqg": 16, "bqg": 16, "qg": 300, "none": 1}
 @dataclass(frozen=True)
 class ModelSpec:
     name: str  # the zoo entry this spec derives from
-    family: str  # avesformer | avsegformer | avsbench
+    family: str  # avesformer | avsegformer | avsbench | ecmvae | catr
     backbone: str = "resnet50"
     qg: str | None = "pqg"
     fusion: str | None = "cross_attention"
@@ -34,9 +34,15 @@ class ModelSpec:
     backbone_weights: str | None = None  # None (random), "imagenet", or a state-dict path
     vggish_weights: str | None = None  # a vggish-10086976.pth-style state-dict path
     weights: str | None = None  # the whole model: an avskit checkpoint or a released checkpoint (avsbench_kit.weights)
+    # fields of one family each; None elsewhere, and then left out of to_dict() so that the records and
+    # run ids of the other models stay as they were before these fields existed
+    latent: str | None = None  # ecmvae: "mean" (every latent at its mean, deterministic) or "sample" (as released)
+    temporal_ffn: int | None = None  # catr: the temporal encoder's feed-forward width (256: the code's default; 2048)
+    input_upsample: bool | None = None  # catr: the release's loader resizes the frame x2 (224 -> 448) before the model
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        return {k: v for k, v in data.items() if not (k in FAMILY_ONLY_FIELDS and v is None)}
 
     def changes(self) -> dict[str, Any]:
         """Fields that differ from the zoo entry this spec derives from."""
@@ -59,15 +65,25 @@ ZOO: dict[str, ModelSpec] = {
     # the releases' PVT-v2-b5 configurations (timm's pvt_v2_b5 as the backbone)
     "avsegformer-pvt": ModelSpec("avsegformer-pvt", "avsegformer", backbone="pvt_v2_b5", qg="qg", fusion=None, stages=None, queries=300),
     "avsbench-pvt": ModelSpec("avsbench-pvt", "avsbench", backbone="pvt_v2_b5", qg=None, fusion=None, stages=None, queries=None),
+    # Table 3's other two methods, as released (REFERENCE.md sections 9 and 10; the paper labels both ResNet-50)
+    "ecmvae-pvt": ModelSpec("ecmvae-pvt", "ecmvae", backbone="pvt_v2_b5", qg=None, fusion=None, stages=None, queries=None, latent="mean"),
+    "ecmvae-r50": ModelSpec("ecmvae-r50", "ecmvae", backbone="resnet50", qg=None, fusion=None, stages=None, queries=None, latent="mean"),
+    "catr-pvt": ModelSpec("catr-pvt", "catr", backbone="pvt_v2_b5", qg=None, fusion=None, stages=None, queries=None,
+                          temporal_ffn=256, input_upsample=True),
 }
+FAMILY_ONLY_FIELDS = ("latent", "temporal_ffn", "input_upsample")
+LATENTS = ("mean", "sample")
+TEMPORAL_FFN = (256, 2048)
 
 WEIGHT_FIELDS = ("backbone_weights", "vggish_weights", "weights")
 FAMILY_FIELDS = {
     "avesformer": ("backbone", "qg", "fusion", "stages", "queries", "classes") + WEIGHT_FIELDS,
     "avsegformer": ("backbone", "qg", "queries", "classes") + WEIGHT_FIELDS,
     "avsbench": ("backbone", "classes") + WEIGHT_FIELDS,
+    "ecmvae": ("backbone", "latent") + WEIGHT_FIELDS,
+    "catr": ("temporal_ffn", "input_upsample") + WEIGHT_FIELDS,
 }
-ALL_FIELDS = FAMILY_FIELDS["avesformer"]
+ALL_FIELDS = FAMILY_FIELDS["avesformer"] + FAMILY_ONLY_FIELDS
 
 
 def weights_for(variant: ModelSpec, base: ModelSpec) -> ModelSpec:
@@ -102,6 +118,15 @@ def _stages(value: Any) -> str:
     return text
 
 
+def _boolean(key: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise UserError(f"{key}={value!r} is not accepted; expected true or false")
+
+
 def _optional_path(key: str, value: Any) -> str | None:
     text = str(value).strip() if value is not None else ""
     return None if text.lower() in ("", "none", "random") else text
@@ -123,6 +148,12 @@ def parse_field(key: str, value: Any) -> Any:
         return _integer(key, value, *CLASS_RANGE, " (1 for S4/MS3, 71 for AVSS)")
     if key in WEIGHT_FIELDS:
         return _optional_path(key, value)
+    if key == "latent":
+        return _choice(key, value, LATENTS)
+    if key == "temporal_ffn":
+        return int(_choice(key, value, tuple(map(str, TEMPORAL_FFN))))
+    if key == "input_upsample":
+        return _boolean(key, value)
     raise UserError(f"unknown override key {key!r}; accepted: {', '.join(ALL_FIELDS)}")
 
 

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from avsbench_kit.errors import UserError
 from avsbench_kit.registry import WEIGHT_FORMATS
+from avsbench_kit.spec import ZOO
 
 
 @dataclass
@@ -127,7 +128,8 @@ def _check_backbone(path: str, keys: set[str], spec) -> None:
     if found is None:
         return
     if (found == "pvt_v2_b5") != spec.backbone.startswith("pvt"):
-        other = "avsegformer-pvt / avsbench-pvt or --set backbone=pvt_v2_b5" if found == "pvt_v2_b5" else "a ResNet model"
+        same = [n for n, s in ZOO.items() if s.family == spec.family and s.backbone.startswith("pvt") == (found == "pvt_v2_b5")]
+        other = " / ".join(same) if same else "a model of that backbone"
         raise UserError(f"weights {path}: the file's backbone is {'PVT-v2' if found == 'pvt_v2_b5' else 'a ResNet'}, "
                         f"{_plain(spec)} uses {spec.backbone} (use {other})")
 
@@ -143,6 +145,9 @@ def _mismatch(path: str, what: str, label: str, missing, unexpected, shapes: lis
     hint = ""
     if any("classifier" in s or "output_head" in s for s in shapes):
         hint = "; is it an AVSS (71-class) file? then --set classes=71"
+    elif any(s.startswith("temporal_encoder.layers.") and ".ffn." in s for s in shapes):
+        width = next(s for s in shapes if s.startswith("temporal_encoder.layers.") and ".ffn.net.0.weight" in s).split("(")[1].split(",")[0]
+        hint = f"; the file's temporal feed-forward width is {width}: --set temporal_ffn={width}"
     return UserError(f"weights {path}: {what} does not fit {label}: {'; '.join(parts)}{hint}")
 
 
@@ -188,13 +193,9 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
             kept = []
             _mark_pretrained(model, True)
         return WeightsReport(path, sha, "avskit-state-dict", "avskit state dict", loaded, kept=kept)
-    for name, (description, family, detect, convert) in _formats():
-        if not detect(keys):
-            continue
-        if family != spec.family:
-            raise UserError(f"weights {path}: is a checkpoint of the {description}; {_plain(spec)} belongs to the {spec.family} family "
-                            f"(use a {family} model, e.g. {family}-r50 or {family}-pvt)")
-        _check_backbone(path, keys, spec)
+    found = released_format(path, keys, spec)
+    if found is not None:
+        name, (description, family, detect, convert) = found
         try:
             converted = convert(state, spec)
         except KeyError as exc:
@@ -206,6 +207,32 @@ def load_weights(model: nn.Module, spec, obj: Any = None) -> WeightsReport:
         return WeightsReport(path, sha, name, description, loaded, converted.dropped, converted.filled, kept)
     raise UserError(f"weights {path}: not a format avskit knows (first keys: {_first(keys)}); expected an avskit checkpoint "
                     f"or state dict, or a released checkpoint ({', '.join(entry[0] for _, entry in _formats())})")
+
+
+def released_format(path: str, keys: set[str], spec) -> tuple[str, tuple] | None:
+    """The released format whose keys these are, checked against the model: UserError for a file of
+    another family or backbone; None when no released format matches."""
+    for name, entry in _formats():
+        description, family, detect = entry[:3]
+        if not detect(keys):
+            continue
+        if family != spec.family:
+            examples = [n for n, s in ZOO.items() if s.family == family]
+            raise UserError(f"weights {path}: is a checkpoint of the {description}; {_plain(spec)} belongs to the {spec.family} family "
+                            f"(use a {family} model: {', '.join(examples)})")
+        _check_backbone(path, keys, spec)
+        return name, entry
+    return None
+
+
+def check_before_build(spec, content: Any) -> None:
+    """The checks a weights file can fail before the model is built (family, backbone), so a wrong
+    file costs no build; what needs the model (shapes) is checked when loading."""
+    if isinstance(content, dict) and str(content.get("format", "")).startswith("avskit-checkpoint"):
+        return
+    state = unwrap(content, str(spec.weights))
+    if any(entry[2](set(state)) for _, entry in _formats()):
+        released_format(str(spec.weights), set(state), spec)
 
 
 def _plain(spec) -> str:

@@ -36,9 +36,10 @@ def build_from_spec(spec: ModelSpec) -> AVSModel:
 def _build_with_weights(spec: ModelSpec) -> AVSModel:
     """Build, then load the whole-model file; VGGish's random-weights notice waits for the load."""
     from avsbench_kit.models.vggish import RANDOM_WEIGHTS_NOTICE, RandomWeightsWarning
-    from avsbench_kit.weights import checkpoint_seed, load_weights, read_weights
+    from avsbench_kit.weights import check_before_build, checkpoint_seed, load_weights, read_weights
 
     content = read_weights(spec.weights)  # first: a bad file costs no model build
+    check_before_build(spec, content)
     seed = checkpoint_seed(content)
     if seed is not None:
         torch.manual_seed(seed)  # an avskit run's random frozen weights come back from its seed

@@ -1,11 +1,12 @@
-"""Key maps from the released AVSegFormer / AVSBench state dicts to avskit's modules.
+"""Key maps from the released AVSegFormer, AVSBench, ECMVAE and CATR state dicts to avskit's modules.
 
 The released code stores ``nn.MultiheadAttention`` projections packed (``in_proj_weight`` of
 ``[3C, C]``); avskit's attention keeps ``q_proj``, ``k_proj`` and ``v_proj`` apart. Each function
 here takes a released state dict and returns the part of avskit's state dict it maps, key by key,
 so a mismatch surfaces as a missing or unexpected key, never as a silent reshuffle.
 
-The whole-model maps (:func:`avsegformer_release`, :func:`avsbench_release`) are registered as
+The whole-model maps (:func:`avsegformer_release`, :func:`avsbench_release`, :func:`ecmvae_release`,
+:func:`catr_release`) are registered as
 weight formats, so ``--set weights=FILE`` recognises a released checkpoint by its keys
 (avsbench_kit.weights) and loads it; each returns the mapped state, the source keys it dropped
 because the forward never uses them, and the target keys it filled (AVSS's bias-free TPAVI
@@ -185,3 +186,126 @@ WEIGHT_FORMATS.register("avsbench-release")((
     "AVSBench release (OpenNLPLab/AVSBench Pred_endecoder)", "avsbench",
     lambda keys: any(k.startswith("tpavi_b") for k in keys) and any(k.startswith("path1.resConfUnit") for k in keys),
     avsbench_release))
+
+
+# ---- ECMVAE (OpenNLPLab/MMVAE-AVS) and CATR (aspirinone/CATR.github.io) -----------------------------
+
+ECMVAE_UNUSED = ("mm_vae_model.enc_vs_y.", "mm_vae_model.enc_as_y.", "mm_vae_model.enc_vac_y.", "mm_vae_model.sc1_posterior.",
+                 "mm_vae_model.sc2_posterior.", "mm_vae_model.noise_model_post.", "mm_vae_model.ba_lower_bound_", "decoder_post.",
+                 "audio_neck.", "decoder_prior.fusion_block_1.resConfUnit1.")
+
+
+def _resnet_torchvision(state: dict[str, Tensor], src: str) -> dict[str, Tensor]:
+    """A torchvision ResNet's stem and stages under ``src`` -> avskit's ``visual_backbone``."""
+    out = _moved(state, f"{src}conv1.", "visual_backbone.stem.0.") | _moved(state, f"{src}bn1.", "visual_backbone.stem.1.")
+    for n in range(1, 5):
+        out |= _moved(state, f"{src}layer{n}.", f"visual_backbone.layer{n}.")
+    return out
+
+
+def _conv_bn(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    return _moved(state, f"{src}.conv.", f"{dst}.conv.") | _moved(state, f"{src}.norm.", f"{dst}.norm.")
+
+
+def _image_encoder(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    for n in range(5):
+        out |= _moved(state, f"{src}.layer{n + 1}.", f"{dst}.convs.{n}.") | _moved(state, f"{src}.bn{n + 1}.", f"{dst}.norms.{n}.")
+    return out
+
+
+def ecmvae_release(state: dict[str, Tensor], spec) -> "Converted":
+    """``torch.save(model.module.state_dict())`` of the released ``AVSMMVAE`` -> :class:`avskit.baselines.ecmvae.ECMVAE`.
+    VGGish is not in it (the release's separate ``audio_extractor``): it comes through ``vggish_weights``."""
+    src = _Reads(state)
+    if spec.backbone.startswith("pvt"):
+        out = {f"visual_backbone.net.{new}": src[k] for k in list(state) if (new := pvt_release_name(k, "encoder.")) is not None}
+    else:
+        out = _resnet_torchvision(src, "encoder.")
+    for neck, ours in (("neck_prior", "neck"), ("neck_post", "neck_post")):
+        for i in range(4):
+            for j in range(3):
+                out |= _conv_bn(src, f"{neck}.conv_list.{i}.reduce.{j}", f"{ours}.{i}.{j}")
+    vae = "mm_vae_model."
+    out |= _image_encoder(src, f"{vae}enc_vs", "vae.image") | _image_encoder(src, f"{vae}enc_vac", "vae.common_image")
+    for released, ours in (("enc_vs", "image_latent"), ("enc_as", "audio_latent"), ("enc_vac", "common_latent")):
+        out |= _moved(src, f"{vae}{released}.fc1.", f"vae.{ours}.fc1.") | _moved(src, f"{vae}{released}.fc2.", f"vae.{ours}.fc2.")
+    out |= _moved(src, f"{vae}enc_vac.fc_gt_vector.", "vae.common_vector.")
+    out |= _moved(src, f"{vae}sc1_prior.", "vae.visual_code.") | _moved(src, f"{vae}sc2_prior.", "vae.audio_code.")
+    out |= _moved(src, f"{vae}noise_model_prior.noise_conv.", "vae.fuse.")
+    for i in range(4):
+        t, d = f"fusion_modules.{i}.", f"tpavi.{i}."
+        for conv in ("theta", "phi", "g"):  # 1x1x1 Conv3d kernels -> Linear
+            out[f"{d}{conv}.weight"] = src[f"{t}{conv}.weight"].flatten(1)
+            out[f"{d}{conv}.bias"] = src[f"{t}{conv}.bias"]
+        out[f"{d}W_z.weight"] = src[f"{t}W_z.0.weight"].flatten(1)
+        out[f"{d}W_z.bias"] = src[f"{t}W_z.0.bias"]
+        out |= _moved(src, f"{t}W_z.1.", f"{d}bn.") | _moved(src, f"{t}norm_layer.", f"{d}norm.")
+    for k in range(4):
+        block = f"decoder_prior.fusion_block_{k + 1}"
+        for unit, ours in (("resConfUnit1", "lateral_unit"), ("resConfUnit2", "out_unit")):
+            if unit == "resConfUnit1" and k == 0:
+                continue  # the first block has no skip input: its lateral unit never runs
+            for n, part in ((1, "first"), (2, "second")):
+                out |= _conv_bn(src, f"{block}.{unit}.ConvBNReLU{n}", f"decoder.blocks.{k}.{ours}.{part}")
+    out |= _sequential(src, "decoder_prior.head_up_2.output_conv", "decoder.head", ((0, 0), (2, 2), (4, 4)))
+    return Converted.of(out, src, ECMVAE_UNUSED)
+
+
+CATR_UNUSED = ("path1.", "path2.", "path3.", "path4.", "fusion_module.", "transformer.temporal_encoder.av_atten.",
+               "transformer.temporal_encoder.va_atten.")
+
+
+def _catr_encoder_layer(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    """A released ``SpatialEncoderLayer``/``TemporalEncoderLayer``'s encoder part -> :class:`avskit.baselines.catr.EncoderLayer`."""
+    out = split_packed_attention(state, f"{src}.self_attn", f"{dst}.self_attn")
+    out |= _moved(state, f"{src}.norm1.", f"{dst}.norm1.") | _moved(state, f"{src}.norm2.", f"{dst}.ffn.norm.")
+    return out | _moved(state, f"{src}.linear1.", f"{dst}.ffn.net.0.") | _moved(state, f"{src}.linear2.", f"{dst}.ffn.net.3.")
+
+
+def _layer_numbers(state: dict[str, Tensor], prefix: str) -> list[int]:
+    return sorted({int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)})
+
+
+def catr_release(state: dict[str, Tensor], spec) -> "Converted":
+    """The released ``Pred_endecoder`` state dict -> :class:`avskit.baselines.catr.CATR`. VGGish is not in it:
+    it comes through ``vggish_weights``."""
+    src = _Reads(state)
+    out = {f"visual_backbone.net.{new}": src[k] for k in list(state) if (new := pvt_release_name(k, "encoder_backbone.")) is not None}
+    for i in range(4):
+        out |= _moved(src, f"conv{i + 1}.conv2d_list.", f"stage_convs.{i}.convs.")
+    out |= _moved(src, "vid_embed_proj.", "vid_embed_proj.") | _moved(src, "obj_queries.", "obj_queries.")
+    out |= _moved(src, "transformer.audio_proj.", "audio_proj.")
+    prefix = "transformer.spatial_encoder.layers."
+    for n in _layer_numbers(state, prefix):
+        out |= _catr_encoder_layer(src, f"{prefix}{n}", f"spatial_encoder.{n}")
+    prefix = "transformer.temporal_encoder.layers."
+    for n in _layer_numbers(state, prefix):
+        s, d = f"{prefix}{n}", f"temporal_encoder.layers.{n}"
+        out |= _catr_encoder_layer(src, s, f"{d}.encoder")
+        for attn in ("av_atten", "va_atten"):  # each one's vid_embed_proj, a Conv2d(5, 15680), is never called
+            out |= split_packed_attention(src, f"{s}.{attn}.multihead_attn", f"{d}.{attn}")
+    t = "transformer.temporal_encoder."
+    out |= _moved(src, f"{t}attention_feature.0.", "temporal_encoder.attention_feature.")
+    out |= _moved(src, f"{t}output1.", "temporal_encoder.output1.") | _moved(src, f"{t}output2.", "temporal_encoder.output2.")
+    prefix = "transformer.decoder.layers."
+    for n in _layer_numbers(state, prefix):
+        s, d = f"{prefix}{n}", f"decoder.layers.{n}"
+        out |= split_packed_attention(src, f"{s}.self_attn", f"{d}.self_attn")
+        out |= split_packed_attention(src, f"{s}.multihead_attn", f"{d}.cross_attn")
+        for released, ours in (("norm1", "norm1"), ("norm2", "norm2"), ("norm3", "ffn.norm"), ("linear1", "ffn.net.0"), ("linear2", "ffn.net.3")):
+            out |= _moved(src, f"{s}.{released}.", f"{d}.{ours}.")
+    out |= _moved(src, "transformer.decoder.norm.", "decoder.norm.") | _moved(src, "spatial_decoder.", "mask_decoder.")
+    out |= _sequential(src, "instance_kernels_head.layers", "kernel_head", ((0, 0), (1, 2)))
+    out |= _moved(src, "is_referred_head.", "score_head.")
+    return Converted.of(out, src, CATR_UNUSED + tuple(k for k in state if k.startswith("transformer.") and ".vid_embed_proj." in k))
+
+
+WEIGHT_FORMATS.register("ecmvae-release")((
+    "ECMVAE release (OpenNLPLab/MMVAE-AVS AVSMMVAE)", "ecmvae",
+    lambda keys: any(k.startswith("mm_vae_model.") for k in keys) and any(k.startswith("neck_prior.") for k in keys),
+    ecmvae_release))
+WEIGHT_FORMATS.register("catr-release")((
+    "CATR release (aspirinone/CATR.github.io Pred_endecoder)", "catr",
+    lambda keys: any(k.startswith("transformer.temporal_encoder.") for k in keys) and "obj_queries.weight" in keys,
+    catr_release))

@@ -19,12 +19,22 @@ from avsbench_kit.nn.attention import notify, observing
 from avsbench_kit.registry import FUSIONS
 
 
-class TPAVI(nn.Module):
-    """``LN(x + BN(W_z y))`` with the 1x1 convolutions of the release as Linear layers on tokens."""
+def l2_normalise(x: Tensor) -> Tensor:
+    """``x / sqrt(sum x^2 + 1e-6)`` over the last dimension (ECMVAE's ``torch_L2normalize``)."""
+    return x / (x.pow(2).sum(-1, keepdim=True) + 1e-6).sqrt()
 
-    def __init__(self, dim: int = 256, audio_dim: int = 128, inter: int = 128):
+
+class TPAVI(nn.Module):
+    """``LN(x + BN(W_z y))`` with the 1x1 convolutions of the release as Linear layers on tokens.
+
+    ECMVAE's variant (``align=False, normalise=True``): no audio projection (its audio is as wide as
+    the visual), both inputs L2-normalised per token first, so the residual adds the normalised visual.
+    """
+
+    def __init__(self, dim: int = 256, audio_dim: int = 128, inter: int = 128, align: bool = True, normalise: bool = False):
         super().__init__()
-        self.align_channel = nn.Linear(audio_dim, dim)
+        self.normalise = normalise
+        self.align_channel = nn.Linear(audio_dim, dim) if align else nn.Identity()
         self.theta = nn.Linear(dim, inter)
         self.phi = nn.Linear(dim, inter)
         self.g = nn.Linear(dim, inter)
@@ -43,6 +53,8 @@ class TPAVI(nn.Module):
 
     def forward(self, tokens: Tensor, audio: Tensor) -> Tensor:
         """tokens ``[B, N, C]``, audio ``[B, audio_dim]`` -> ``[B, N, C]``."""
+        if self.normalise:
+            tokens, audio = l2_normalise(tokens), l2_normalise(audio)
         scores = self.affinity_scores(tokens, audio)  # [B, N]
         if observing():  # the affinity f[i, j] = s_i / N is the same for every j: one distinct (audio) key
             notify(self.site, "tpavi", (scores / tokens.shape[1])[:, None, :, None])

@@ -29,7 +29,10 @@ def synthetic_inputs(batch: int = 1, size: int = 224, seed: int = 0) -> tuple[to
 
 
 def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
-    """ids of the parameters the model's output depends on, found by one forward and backward pass."""
+    """ids of the parameters the model's output depends on, found by one forward and backward pass.
+
+    A model whose output picks among candidates (CATR keeps the best-scored query's mask) names what
+    to differentiate instead: ``model.liveness_output(*inputs)``, every candidate and its score."""
     params = list(model.parameters())
     flags = [p.requires_grad for p in params]
     was_training = model.training
@@ -38,7 +41,8 @@ def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
         for p in params:
             p.requires_grad_(True)
         with torch.enable_grad():
-            out = model(*inputs)
+            select = getattr(model, "liveness_output", None)
+            out = select(*inputs) if callable(select) else model(*inputs)
             grads = torch.autograd.grad(out.float().sum(), params, allow_unused=True)
     finally:
         for p, flag in zip(params, flags, strict=True):
