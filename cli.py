@@ -35,8 +35,8 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object on
 SetOption = Annotated[
     Optional[list[str]],
     typer.Option("--set", metavar="KEY=VALUE", help="Override one spec field (repeatable), e.g. --set fusion=tpavi --set stages=TTT; --set "
-                                                    "weights=FILE loads the whole model (an avskit checkpoint or a released AVSegFormer/AVSBench "
-                                                    "checkpoint)."),
+                                                    "weights=FILE loads the whole model (an avskit checkpoint or a released "
+                                                    "AVSegFormer/AVSBench/ECMVAE/CATR checkpoint)."),
 ]
 SizeOption = Annotated[int, typer.Option(min=32, help="Input height and width for the forward pass (a multiple of 32).")]
 
@@ -233,6 +233,10 @@ def demo(size: SizeOption = 224, json_out: JsonFlag = False) -> None:
             f"{r['first_forward_s'] * 1000:.0f} ms",
         )
     out.print(table)
+    fixed = sorted({r["size"] for r in rows} - {size})
+    if fixed:
+        out.print(f"ran at {', '.join(map(str, fixed))}x{', '.join(map(str, fixed))}: "
+                  + ", ".join(r["model"] for r in rows if r["size"] != size) + " (built for that frame size only)")
     out.print("first forward = one cold pass, not a latency measurement; reported = the paper's Table 3, not measured here")
 
 

@@ -18,7 +18,7 @@ from avsbench_kit import reported as paper
 from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses.dissipation import save_figure
-from avskit.analyses.tables import BASE, REPORT_SIZE, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
+from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red"}
 PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
@@ -78,7 +78,7 @@ def fig1(records: list[dict]):
     devs = devices(records)
     dev = devs[-1] if devs else "cpu"  # a GPU when there is one: the paper's setting
     base = {}
-    zoo = [make_spec(name) for name in ZOO_ORDER]
+    zoo = [make_spec(name) for name in TABLE3_ORDER]
     lats = latencies(records, zoo, BASE, dev)
     for spec in zoo:
         name = spec.name
@@ -87,7 +87,8 @@ def fig1(records: list[dict]):
             base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     for ax, subset in zip(axes[:2], ("s4", "ms3"), strict=True):
-        points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items() if paper.ACCURACY[n][subset][0] is not None]
+        points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items()
+                  if (paper.ACCURACY.get(n, {}).get(subset) or (None,))[0] is not None]
         measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
         title = f"{subset.upper()}: paper's J vs latency measured here"
         if measured:

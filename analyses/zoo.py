@@ -36,7 +36,10 @@ def overview() -> dict[str, Any]:
         "classes": f"integer {CLASS_RANGE[0]}..{CLASS_RANGE[1]} (1 for S4/MS3, 71 for AVSS)",
         "backbone_weights": "none (random), imagenet (torchvision, from the torch cache) or a state-dict path",
         "vggish_weights": "none (random) or the path of a vggish-10086976.pth-style state dict",
-        "weights": "none, or the whole model: an avskit checkpoint/state dict or a released AVSegFormer/AVSBench checkpoint",
+        "latent": "ecmvae only: mean (every VAE latent at its mean, the default) or sample (drawn, as the release does)",
+        "temporal_ffn": "catr only: 256 (the code's default, the paper's 177M) or 2048 (the unpublished config's other reading)",
+        "input_upsample": "catr only: true (the release's loader resizes the frame x2, 224 -> 448; default) or false",
+        "weights": "none, or the whole model: an avskit checkpoint/state dict or a released AVSegFormer, AVSBench, ECMVAE or CATR checkpoint",
     }
     return {"models": models, "axes": axes}
 
@@ -69,15 +72,17 @@ def parameter_report(spec: ModelSpec, size: int = 224, model: torch.nn.Module | 
 
 
 def demo(size: int = 224, on_model: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Every zoo model: parameter counts and one forward pass on synthetic inputs."""
+    """Every zoo model: parameter counts and one forward pass on synthetic inputs of ``size`` (a model
+    built for one frame size, ECMVAE's 224, runs at that size and its row says so)."""
     rows = []
-    image, audio = synthetic_inputs(1, size)
     for name in ZOO:
         if on_model:
             on_model(name)
         spec = make_spec(name)
         model = build_from_spec(spec)
-        report = parameter_report(spec, size, model)
+        run_size = getattr(model, "frame_size", None) or size  # ECMVAE is built for 224x224 frames only
+        image, audio = synthetic_inputs(1, run_size)
+        report = parameter_report(spec, run_size, model)
         with torch.inference_mode():
             start = time.perf_counter()
             logits = model(image, audio)
@@ -88,6 +93,7 @@ def demo(size: int = 224, on_model: Callable[[str], None] | None = None) -> list
             "live": report["live"],
             "trainable": report["trainable"],
             "reported_params_m": report["reported"]["params_m"] if report["reported"] else None,
+            "size": run_size,
             "output_shape": list(logits.shape),
             "first_forward_s": round(seconds, 3),
         })

@@ -63,6 +63,7 @@ def build_model(name: str, **overrides: Any) -> AVSModel:
     ``model(image [B,3,H,W], audio [B,1,96,64])`` returns logits ``[B, classes, H, W]``. Weights are
     random unless ``backbone_weights`` ("imagenet" or a path) and ``vggish_weights`` (a path) say
     otherwise; ``weights`` (a path) loads the whole model from an avskit checkpoint or a released
-    AVSegFormer / AVSBench checkpoint (:mod:`avsbench_kit.weights`). Raises :class:`avsbench_kit.UserError` for an unknown name, key or value.
+    AVSegFormer, AVSBench, ECMVAE or CATR checkpoint (:mod:`avsbench_kit.weights`). Raises
+    :class:`avsbench_kit.UserError` for an unknown name, key or value.
     """
     return build_from_spec(make_spec(name, overrides))

@@ -169,7 +169,7 @@ class AudioProjection(nn.Module):
 
 class CATR(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "stage_convs", "vid_embed_proj", "audio_proj", "spatial_encoder",
-             "temporal_encoder", "decoder", "mask_decoder", "kernel_head", "score_head")
+             "temporal_encoder", "obj_queries", "decoder", "mask_decoder", "kernel_head", "score_head")
     breakdown_groups = {"transformer": ("spatial_encoder.*", "temporal_encoder.*", "decoder.*")}
 
     def __init__(self, temporal_ffn: int = 256, input_upsample: bool = True, backbone_weights: str | None = None,
@@ -207,7 +207,9 @@ class CATR(AVSModel):
         hs = self.decoder(self.obj_queries.weight[None].expand(b, -1, -1), memory, pos)
         features = self.mask_decoder(video_memory, levels[3], levels[2])
         masks = torch.einsum("bnc,bchw->bnhw", self.kernel_head(hs), features)
-        return masks, self.score_head(hs).softmax(-1)[..., 0]
+        # softmax over the two "is referred" logits, on a 2-D view: a classifier's softmax, which the probes must not
+        # take for an attention over two keys (they record softmaxes of rank 3 and more)
+        return masks, self.score_head(hs).flatten(0, 1).softmax(-1)[:, 0].view(b, -1)
 
     def segment(self, image: Tensor, audio: Tensor) -> Tensor:
         masks, scores = self.all_queries(image, audio)

@@ -8,7 +8,7 @@ query generator and query decoder; the whole AVSegFormer and AVSBench models (#1
 import pytest
 import torch
 
-from avsbench_kit import build_model
+from avsbench_kit import build_model, make_spec
 from avskit.baselines.channel_attention import ChannelAttentionMixer
 
 from released import load, model_state, rule_state, rule_tensor
@@ -166,3 +166,19 @@ def test_ecmvae_and_catr_equal_the_released_code(tmp_path, stored, model_name, o
         reference = torch.tensor(sample["output"], dtype=torch.float64)
         assert (drawn - reference).abs().max() <= 1e-4
         assert (reference - expected).abs().max() > 1e-3  # the draw matters: sampled differs from the mean
+
+
+def test_catr_attention_sites_and_the_dissipated_audio_attention_at_t1():
+    """The probe sees CATR's attention (its nn.MultiheadAttention sites, as avskit's attention): at T=1 the
+    video-to-audio cross-attention has one key, so it is dissipated; the score's two-way softmax is no site."""
+    from avskit.analyses.dissipation import probe_sites, synthetic_sample
+
+    sites, _ = probe_sites(make_spec("catr-pvt", {"input_upsample": False}), synthetic_sample(64))
+    by_site = {s["site"]: s for s in sites if not s["site"].startswith("visual_backbone")}
+    expected = ({f"spatial_encoder.{n}.self_attn" for n in range(3)}
+                | {f"temporal_encoder.layers.{n}.{part}" for n in range(3) for part in ("encoder.self_attn", "av_atten", "va_atten")}
+                | {f"decoder.layers.{n}.{part}" for n in range(3) for part in ("self_attn", "cross_attn")})
+    assert set(by_site) == expected
+    assert all(by_site[f"temporal_encoder.layers.{n}.av_atten"]["dissipated"] for n in range(3))
+    assert by_site["temporal_encoder.layers.0.av_atten"]["n_keys"] == 1
+    assert not any(by_site[s]["dissipated"] for s in expected if not s.endswith("av_atten"))

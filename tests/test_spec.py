@@ -6,7 +6,8 @@ from avsbench_kit.spec import ZOO, parse_set_options
 
 
 def test_zoo_names():
-    assert list(ZOO) == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt"]
+    assert list(ZOO) == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt",
+                         "ecmvae-pvt", "ecmvae-r50", "catr-pvt"]
 
 
 def test_overrides_from_strings():
@@ -38,6 +39,11 @@ def test_query_generator_brings_its_default_query_count():
         ("avsbench-r50", {"fusion": "tpavi"}, "fusion does not apply to avsbench-r50"),
         ("avsegformer-r50", {"stages": "TTT"}, "stages does not apply to avsegformer-r50"),
         ("avesformer-r50", {"qg": "none", "queries": 16}, "does not apply with qg=none"),
+        ("catr-pvt", {"temporal_ffn": 512}, "choose one of: 256, 2048"),
+        ("catr-pvt", {"input_upsample": "maybe"}, "expected true or false"),
+        ("catr-pvt", {"backbone": "resnet50"}, "backbone does not apply to catr-pvt"),
+        ("ecmvae-pvt", {"latent": "median"}, "choose one of: mean, sample"),
+        ("avesformer-r50", {"latent": "mean"}, "latent does not apply to avesformer-r50"),
     ],
 )
 def test_bad_overrides(name, overrides, message):
@@ -71,3 +77,17 @@ def test_labels_parse_back_to_specs():
         spec_from_text("avesformer-r50[stages=TTT")
     with pytest.raises(UserError, match="stages='X' is not accepted"):
         spec_from_text("avesformer-r50[stages=X]")
+
+
+def test_family_fields_parse_label_and_stay_out_of_other_models_records():
+    from avsbench_kit.spec import spec_from_text
+
+    spec = make_spec("catr-pvt", {"temporal_ffn": "2048", "input_upsample": "off"})
+    assert (spec.temporal_ffn, spec.input_upsample) == (2048, False)
+    assert spec.label == "catr-pvt[temporal_ffn=2048,input_upsample=False]"
+    assert spec_from_text(spec.label) == spec
+    assert make_spec("ecmvae-r50", {"latent": "sample"}).label == "ecmvae-r50[latent=sample]"
+    # a model without these fields writes the spec dict it wrote before they existed (its run ids stay the same)
+    assert not {"latent", "temporal_ffn", "input_upsample"} & set(make_spec("avesformer-r50").to_dict())
+    assert make_spec("catr-pvt").to_dict()["temporal_ffn"] == 256
+    assert reported_for(make_spec("catr-pvt")).params_m == 177 and reported_for(make_spec("catr-pvt", {"temporal_ffn": 2048})) is None

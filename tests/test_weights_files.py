@@ -131,6 +131,10 @@ WRONG = {
     "avsbench-for-avsegformer": ("avsegformer-r50", ["checkpoint of the AVSBench release", "belongs to the avsegformer family"]),
     "unknown": ("avsegformer-r50", ["not a format avskit knows", "first keys: a.weight"]),
     "avss-for-s4": ("avsbench-r50", ["wrong shape output_head.4.weight", "--set classes=71"]),
+    "ecmvae-for-catr": ("catr-pvt", ["checkpoint of the ECMVAE release", "belongs to the catr family", "ecmvae-pvt, ecmvae-r50"]),
+    "r50-for-pvt": ("ecmvae-pvt", ["backbone is a ResNet", "uses pvt_v2_b5", "use ecmvae-r50"]),
+    "catr-2048-for-256": ("catr-pvt", ["wrong shape temporal_encoder.layers.0.encoder.ffn.net.0.weight: (2048, 256) in the file",
+                                       "--set temporal_ffn=2048"]),
 }
 
 
@@ -152,6 +156,13 @@ def _wrong_file(kind: str, folder: Path) -> Path:
         torch.save({"a.weight": torch.ones(1)}, path)
     elif kind == "avss-for-s4":
         torch.save(model_state(load("avsbench_r50_avss")["keys"]), path)
+    elif kind == "ecmvae-for-catr":
+        torch.save({"mm_vae_model.enc_vs.fc1.weight": torch.ones(1), "neck_prior.conv_list.0.reduce.0.conv.weight": torch.ones(1)}, path)
+    elif kind == "r50-for-pvt":
+        torch.save({"mm_vae_model.enc_vs.fc1.weight": torch.ones(1), "neck_prior.conv_list.0.reduce.0.conv.weight": torch.ones(1),
+                    "encoder.layer4.0.conv1.weight": torch.ones(1)}, path)
+    elif kind == "catr-2048-for-256":  # every key at its shape, each a broadcast zero (a few KB on disk)
+        torch.save({k: torch.zeros(()).expand(shape) for k, shape in load("catr_pvt_ffn2048_96")["keys"].items()}, path)
     return path
 
 
