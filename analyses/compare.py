@@ -244,10 +244,11 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
     anchor = specs[0]
     settings = _settings("latency", opts, env, anchor)
     pending = [s for s in specs if not matching(records, "latency", s, settings, opts.iters)]
-    sweep.skipped += [(s.label, "latency") for s in specs if s not in pending]
     if not pending:
+        sweep.skipped += [(s.label, "latency") for s in specs]
         return
-    timed = list(dict.fromkeys([anchor, *pending]))
+    # a table's latency cells come from one interleaved run: one new variant times the whole sweep again
+    timed = list(dict.fromkeys(specs))
     models, inputs = [], []
     with torch.inference_mode():
         for spec in timed:
