@@ -373,6 +373,13 @@ def dissipation(
                                                                       "synthetic sound.")] = None,
     out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Write the attention figures (fig4a, fig7, fig8, fig9; PNG and "
                                                                                 "SVG) here.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Probe many test frames instead of one: synthetic:s4, synthetic:ms3, synthetic:avss "
+                                                     "or an AVSBench root (with --subset); adds localisation scores.")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="s4, ms3 or avss: the layout of a --data root.")] = None,
+    frames: Annotated[int, typer.Option(min=1, help="With --data: test frames to probe, spread evenly over the split.")] = 64,
+    size: Annotated[int, typer.Option(min=32, help="With --data: frame height and width (a multiple of 32).")] = 224,
+    videos: Annotated[int, typer.Option(min=7, help="With --data synthetic:*: videos in the benchmark (70/15/15 train/val/test).")] = 200,
+    results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
     """Does the model's attention use the audio? Every attention site with its dissipation metrics.
@@ -383,9 +390,18 @@ def dissipation(
     input is a synthetic S4 frame (2-5 shapes) with the sound of one of them; --image or --audio
     replaces one half (the other stays the default) and the output says which input was used.
 
+    With --data, N test frames are probed (default 64): per site, the share of frames flagged
+    dissipated, entropy and row diversity (mean, 95% CI), and, for the model's audio-to-visual maps,
+    how well they point at the sounding object (energy ratio, cIoU, pointing, ROC-AUC; per query and
+    their mean). The summary is also written to the record store.
+
     Examples:
 
         avskit dissipation avesformer-r18
+
+        avskit dissipation avesformer-r18 --data synthetic:s4 --frames 16 --json
+
+        avskit dissipation avsbench-r50 --set weights=S4_resnet_best.pth --set vggish_weights=vggish.pth --data AVSBench/Single-source --subset s4
 
         avskit dissipation avesformer-r18 --set fusion=dissipation --json
 
@@ -400,6 +416,11 @@ def dissipation(
     from avskit.analyses.dissipation import draw_figures, draw_sites, load_sample, probe_sites
 
     spec = spec_from_text(model, parse_set_options(set_))
+    if data is not None:
+        if image or audio or out_dir:
+            raise UserError("--data probes many frames of a dataset; --image, --audio and --out are for one frame (leave them out)")
+        _dissipation_frames(spec, data, subset, frames, size, videos, results, json_out)
+        return
     sample = load_sample(image, audio)
     if out_dir:
         ensure_writable_folder(Path(out_dir), "--out", "figures")  # before the work, not after it
@@ -427,6 +448,59 @@ def dissipation(
     out.print(f"{flagged} of {len(sites)} attention calls dissipated; input: {escape(used)}", highlight=False, soft_wrap=True)
     for path in figures:
         out.print(f"wrote {escape(path)}", highlight=False, soft_wrap=True)
+
+
+def _dissipation_frames(spec, data: str, subset: str | None, frames: int, size: int, videos: int, results: str | None,
+                        json_out: bool) -> None:
+    """`avskit dissipation MODEL --data ...`: the probe over many test frames, with localisation."""
+    import torch
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from avsbench_kit.profiling.env import command_line, environment
+    from avsbench_kit.results import append_records, default_store, ensure_writable_folder, make_record
+    from avskit.analyses.attention_frames import probe_frames
+    from avskit.analyses.training import DataOptions, zoo_only
+
+    zoo_only(spec)
+    options = DataOptions(data, subset, size, videos)
+    name = options.resolve_subset()
+    dataset = options.dataset("test")  # a bad root or size is an error before any model is built
+    store = Path(results) if results else default_store()
+    ensure_writable_folder(store.parent, "--results", "records")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(f"probing {escape(spec.label)}", total=min(frames, len(dataset)))
+        report = probe_frames(spec, dataset, name, frames, on_frame=lambda i, n: bar.update(task, completed=i))
+    report = {**report, "data": data, "size": size}
+    env = environment(torch.device("cpu"))
+    prov = {**env, "command": command_line(), "data": data, "subset": name, "split": "test", "size": size, "frames": report["frames"],
+            "videos": videos if data.startswith("synthetic:") else None}
+    append_records([make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,
+                                sites=report["sites"], frame_indices=report["frame_indices"])], store)
+    if json_out:
+        _print_json(report)
+        return
+    table = Table(title=f"attention of {escape(spec.label)} over {report['frames']} test frames of {escape(data)} ({name})")
+    table.add_column("site (call)", overflow="fold", min_width=24)
+    for col in ("kind", "dissipated", "diversity", "energy ratio", "best map", "cIoU@0.5", "AUC", "degenerate"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+    for row in report["sites"]:
+        loc = row["localisation"]
+        if isinstance(loc, dict):
+            mean, er = loc["mean"], loc["mean"]["energy_ratio"]
+            half = None if er["ci95"][1] is None else er["ci95"][1] - er["mean"]
+            best = f"#{loc['best']['query']}: {fmt(loc['best']['energy_ratio']['mean'])}" if loc["maps"] > 1 else ""
+            cells = (fmt(er["mean"]) + (f" ±{half:.3f}" if half is not None else ""), best, fmt(mean["ciou@0.5"]), fmt(mean["auc"]),
+                     f"{mean['degenerate']}/{mean['n']}")
+        else:
+            cells = (loc or "", "", "", "", "")
+        table.add_row(escape(row["site"]) + (f" ({row['call']})" if row["call"] else ""), row["kind"], f"{row['dissipated_share']:.0%}",
+                      fmt(row["row_diversity"]["mean"]), *cells)
+    out.print(table)
+    out.print("energy ratio: the map's mass on the sounding object over the object's share of the frame, mean ±95% CI half-width over the "
+              f"frames (chance = 1; the mean over a site's maps, 'best map' its best query); --json has every statistic; records in "
+              f"{escape(str(store))}", highlight=False, soft_wrap=True)
 
 
 def _short_reason(reason: str) -> str:

@@ -213,8 +213,10 @@ def _measure_here(specs: list[ModelSpec], opts: MeasureOptions, store: Path, tag
 
 
 def _params(spec: ModelSpec, opts: MeasureOptions, env: dict) -> dict:
-    counts = count_parameters(build_from_spec(spec), PARAMS_SIZE)
-    return make_record("params", spec.label, spec.to_dict(), "params_live", counts.live, "parameters", {**env, "size": PARAMS_SIZE},
+    model = build_from_spec(spec)
+    size = getattr(model, "frame_size", None) or PARAMS_SIZE  # ECMVAE runs at 224x224 only
+    counts = count_parameters(model, size)
+    return make_record("params", spec.label, spec.to_dict(), "params_live", counts.live, "parameters", {**env, "size": size},
                        declared=counts.declared, trainable=counts.trainable, parts=counts.parts)
 
 

@@ -20,7 +20,8 @@ from avsbench_kit.spec import make_spec
 from avskit.analyses.dissipation import save_figure
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
-COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red"}
+COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
+           "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown"}
 PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
     ("audio backbone (VGGish)", ("audio_backbone", "audio_proj")),
     ("visual backbone", ("visual_backbone",)),

@@ -79,6 +79,7 @@ class FpnDecoder(nn.Module):
 class AVSBenchModel(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "stage_convs", "tpavi", "decoder", "output_head")
     breakdown_groups = {"fusion (TPAVI)": ("tpavi.*",)}
+    audio_visual_sites = (("tpavi.*", "pixels-audio"),)  # each stage's pixels against the audio
 
     def __init__(self, backbone: str = "resnet50", classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):
         super().__init__()

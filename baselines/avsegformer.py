@@ -80,6 +80,7 @@ class AVSegFormer(AVSModel):
         "fusion (CHA mixer)": ("mask_head.mixer",),
         "audio cross-attention (QG)": ("query_generator.layers.*.cross_attn",),
     }
+    audio_visual_sites = (("mask_head.mixer*", "pixels-audio"),)  # channel attention: no spatial map
 
     def __init__(self, backbone: str = "resnet50", qg: str = "qg", queries: int = 300, classes: int = 1,
                  backbone_weights: str | None = None, vggish_weights: str | None = None):

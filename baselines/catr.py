@@ -171,6 +171,7 @@ class CATR(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "stage_convs", "vid_embed_proj", "audio_proj", "spatial_encoder",
              "temporal_encoder", "obj_queries", "decoder", "mask_decoder", "kernel_head", "score_head")
     breakdown_groups = {"transformer": ("spatial_encoder.*", "temporal_encoder.*", "decoder.*")}
+    audio_visual_sites = (("temporal_encoder.layers.*.av_atten", "pixels-audio"), ("temporal_encoder.layers.*.va_atten", "audio-pixels"))
 
     def __init__(self, temporal_ffn: int = 256, input_upsample: bool = True, backbone_weights: str | None = None,
                  vggish_weights: str | None = None, backbone: str = "pvt_v2_b5"):

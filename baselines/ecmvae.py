@@ -158,6 +158,7 @@ class ECMVAE(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "neck", "neck_post", "vae", "tpavi", "decoder")
     breakdown_groups = {"fusion (TPAVI)": ("tpavi.*",), "VAE (prior branch)": ("vae.*",)}
     frame_size = FRAME  # the one input size it is built for (the demo runs it there)
+    audio_visual_sites = (("tpavi.*", "pixels-audio"),)
 
     def __init__(self, backbone: str = "pvt_v2_b5", latent: str = "mean", backbone_weights: str | None = None,
                  vggish_weights: str | None = None):

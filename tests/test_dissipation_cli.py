@@ -7,6 +7,8 @@ import pytest
 import soundfile
 from PIL import Image
 
+from avsbench_kit.results import load_records
+
 from helpers import run
 
 
@@ -110,3 +112,52 @@ def _short(tmp_path):
     path = tmp_path / "short.wav"
     soundfile.write(path, np.zeros(8000, dtype=np.float32), 16000)
     return path
+
+
+SUMMARY_KEYS = {"n", "degenerate", "area", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "ciou@0.5", "auc"}
+
+
+def _frames_report(capsys, tmp_path, *args):
+    store = tmp_path / "records.jsonl"
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", *args, "--data", "synthetic:s4", "--frames", "16", "--size", "64",
+                         "--videos", "40", "--results", str(store), "--json")
+    assert code == 0, err
+    return json.loads(out), load_records(store)
+
+
+def test_many_frames_give_dissipation_shares_and_localisation_per_site(capsys, tmp_path):
+    """Issue #16 item 2: the probe over N test frames; the fusion sites' maps scored against the
+    sounding object; with fusion=dissipation (one audio key) every fusion map is degenerate."""
+    report, records = _frames_report(capsys, tmp_path)
+    assert report["frames"] == 16 and report["subset"] == "s4"
+    fusion = [s for s in report["sites"] if ".fusion." in s["site"]]
+    assert fusion and all(isinstance(s["localisation"], dict) for s in fusion)
+    for site in fusion:
+        loc = site["localisation"]
+        assert loc["maps"] == 16 and 0 <= loc["best"]["query"] < 16  # one map per PQG query
+        assert set(loc["mean"]) == SUMMARY_KEYS and set(loc["best"]) == SUMMARY_KEYS | {"query"}
+        assert loc["mean"]["n"] == 16 and loc["mean"]["degenerate"] == 0
+        assert loc["mean"]["energy_ratio"]["mean"] > 0 and set(loc["mean"]["energy_ratio"]) == {"mean", "ci95", "n"}
+        assert 0 <= site["dissipated_share"] <= 1 and site["row_diversity"]["n"] == 16
+    others = [s for s in report["sites"] if ".fusion." not in s["site"]]
+    assert all(s["localisation"] is None for s in others)  # not audio-to-visual sites: not scored
+    assert [r["kind"] for r in records] == ["attention_frames"] and records[0]["value"] == 16
+    assert records[0]["provenance"]["data"] == "synthetic:s4" and records[0]["sites"] == report["sites"]
+
+    dissipated, _ = _frames_report(capsys, tmp_path, "--set", "fusion=dissipation")
+    fusion = [s for s in dissipated["sites"] if ".fusion." in s["site"]]
+    assert fusion and all(s["dissipated_share"] == 1.0 for s in fusion)
+    assert all(s["localisation"]["mean"]["degenerate"] == 16 and s["localisation"]["mean"]["energy_ratio"]["mean"] is None for s in fusion)
+
+
+def test_channel_attention_has_no_spatial_map(capsys, tmp_path):
+    report, _ = _frames_report(capsys, tmp_path, "--set", "fusion=cha")
+    fusion = [s for s in report["sites"] if ".fusion" in s["site"]]
+    assert fusion and all(s["localisation"] == "no spatial map" for s in fusion)
+
+
+def test_many_frames_refuse_single_frame_options(capsys, tmp_path):
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", "--data", "synthetic:s4", "--image", "x.png")
+    assert code == 2 and out == "" and "--image, --audio and --out are for one frame" in err
+    code, out, err = run(capsys, "dissipation", "avesformer-r18", "--data", str(tmp_path / "nope"), "--subset", "s4")
+    assert code == 2 and out == ""

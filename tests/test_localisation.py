@@ -92,3 +92,23 @@ def test_the_summary_counts_degenerate_frames_and_integrates_the_success_rate():
     thresholds = np.linspace(0, 1, 21)
     success = np.array([np.mean([c >= t - 1e-12 for c in (0.6, 0.2)]) for t in thresholds])
     assert summary["auc"] == pytest.approx(float(np.sum((success[1:] + success[:-1]) / 2 * np.diff(thresholds))))
+
+
+def test_pixel_grids_of_a_site_and_both_orientations():
+    """Which rows or keys of a recorded call are pixels (one square level, or the ELF decoder's
+    three-level pyramid, finest first), and one map per audio key or per audio query."""
+    from avsbench_kit.probes.capture import AttentionRecord
+    from avsbench_kit.probes.metrics import site_metrics
+    from avskit.analyses.attention_frames import _finest_side, site_maps
+
+    assert (_finest_side(784), _finest_side(16 * 16 + 8 * 8 + 4 * 4), _finest_side(50)) == (28, 16, None)
+    weights = torch.rand(1, 2, 336, 3)  # [B, heads, pixels of 16x16 + 8x8 + 4x4, 3 audio keys]
+    record = AttentionRecord("fusion", "softmax", 1, 2, 336, 3, site_metrics(weights, "softmax"), weights)
+    maps = site_maps(record, "pixels-audio")
+    assert len(maps) == 3 and maps[0].shape == (16, 16)
+    column = weights[0, :, :256, 1] / weights[0, :, :256, 1].sum(-1, keepdim=True)
+    assert torch.allclose(maps[1], column.mean(0).view(16, 16))
+    transposed = weights.transpose(-1, -2)[..., :256].contiguous()  # 3 audio queries over 16x16 pixel keys
+    record = AttentionRecord("va", "softmax", 1, 2, 3, 256, site_metrics(transposed, "softmax"), transposed)
+    assert torch.allclose(site_maps(record, "audio-pixels")[1], maps[1], atol=1e-6)
+    assert site_maps(AttentionRecord("mixer", "cha", 1, 1, 1, 256, record.metrics, transposed), "pixels-audio") == "no spatial map"

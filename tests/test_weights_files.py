@@ -12,6 +12,7 @@ import torch
 
 from avsbench_kit import UserError, build_model
 from avsbench_kit.engine import CHECKPOINT_FORMAT, trainable_state
+from avsbench_kit.results import load_records
 
 from helpers import run
 from released import load, model_state
@@ -210,6 +211,18 @@ def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avs
     assert all(len(r["provenance"]["weights_sha256"]) == 64 for r in evals)
     table3 = (out / "tables" / "table3.md").read_text()
     assert "S4 J, released weights (measured)" in table3 and "S4 J (reported)" in table3
+
+    # issue #16: the many-frame probe on the release's files over `avskit synth` output (TPAVI's maps scored)
+    result = avskit("dissipation", "avsbench-r50", "--set", f"weights={weights / 'S4_resnet_best.pth'}",
+                    "--set", f"vggish_weights={weights / 'vggish-10086976.pth'}", "--data", str(data / "Single-source"), "--subset", "s4",
+                    "--frames", "8", "--size", "64", "--results", str(tmp_path / "frames.jsonl"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    probed = json.loads(result.stdout)
+    tpavi = [s for s in probed["sites"] if s["site"].startswith("tpavi.")]
+    assert [s["site"] for s in tpavi] == [f"tpavi.{i}" for i in range(4)] and probed["frames"] == 5  # the split has 1 test video
+    assert all(s["localisation"]["maps"] == 1 and s["localisation"]["mean"]["n"] == 5 for s in tpavi)
+    record = load_records(tmp_path / "frames.jsonl")[0]
+    assert record["kind"] == "attention_frames" and len(record["provenance"]["weights_sha256"]) == 64
 
 
 def test_pvt_backbone_weights_in_the_releases_names(tmp_path):

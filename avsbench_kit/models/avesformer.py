@@ -21,6 +21,8 @@ class AVESFormer(AVSModel):
         "fusion": ("decoder.stages.*.layers.*.fusion",),
         "audio cross-attention (QG)": ("query_generator.layers.*.cross_attn",),
     }
+    # the decoder's fusion: pixels (rows) attend to the audio queries (keys); figures 7, 8 and 9 draw these maps
+    audio_visual_sites = (("decoder.stages.*.fusion*", "pixels-audio"),)
 
     def __init__(self, backbone: str = "resnet50", qg: str = "pqg", fusion: str = "cross_attention", stages: str = "CTT",
                  queries: int = 16, classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):

@@ -1,0 +1,183 @@
+"""Attention over many frames: per site, how often it dissipates and whether its audio-to-visual maps
+point at the object that sounds (``avskit dissipation MODEL --data ...``; issue #16).
+
+One model is built, then each of N test frames (spread evenly over the test split) goes through one
+captured forward pass. Every attention call is summarised over the frames: the share of frames it is
+flagged dissipated in, its normalised entropy and row diversity (mean and 95% CI). The sites a model
+declares as audio-to-visual (``audio_visual_sites``: the fusion maps figures 7, 8 and 9 draw) are also
+scored against the frame's ground truth with :func:`avsbench_kit.probes.localisation.score_map`:
+the sounding object's mask (S4, MS3), the pixels of any class (AVSS). A site with several maps
+(PQG's 16 queries, heads averaged) has each map scored; the summary gives their per-frame mean and
+the best query. Channel attention has no spatial map and says so.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import statistics
+from typing import Any, Callable
+
+import torch
+
+from avsbench_kit import UserError, build_from_spec
+from avsbench_kit.probes import capture_attention
+from avsbench_kit.probes.capture import AttentionRecord
+from avsbench_kit.probes.localisation import SUMMARISED, score_map, summarise
+from avsbench_kit.spec import ModelSpec
+
+NO_SPATIAL_MAP = "no spatial map"
+# orientation of a declared site's weights: "pixels-audio" (rows are the pixels, keys the audio tokens
+# or queries: one map per key) or "audio-pixels" (rows are audio queries, keys the pixels: one map per row)
+ORIENTATIONS = ("pixels-audio", "audio-pixels")
+
+
+def declared_sites(model) -> tuple[tuple[str, str], ...]:
+    """The model's audio-to-visual sites: (glob pattern over site names, orientation)."""
+    return tuple(getattr(model, "audio_visual_sites", ()))
+
+
+def _finest_side(n: int) -> int | None:
+    """The side of the finest square level in ``n`` pixel tokens: one level (n = a^2) or a pyramid of
+    three (a^2 + (a/2)^2 + (a/4)^2, the ELF decoder's multi-scale tokens, finest first)."""
+    side = math.isqrt(n)
+    if side * side == n:
+        return side
+    side = math.isqrt(n * 16 // 21)
+    for a in (side - 1, side, side + 1):
+        if a > 0 and a % 4 == 0 and a * a + (a // 2) ** 2 + (a // 4) ** 2 == n:
+            return a
+    return None
+
+
+def site_maps(record: AttentionRecord, orientation: str) -> list[torch.Tensor] | str:
+    """The ``[h, w]`` maps of one recorded call (heads averaged after each head's map is normalised by
+    its absolute sum over the pixels), or why there are none."""
+    if record.kind == "cha":
+        return NO_SPATIAL_MAP
+    weights = record.weights[0].float()  # [heads, rows, keys]
+    if orientation == "pixels-audio":
+        if record.query_stride != 1:
+            return "pixel rows subsampled in the capture"
+        side = _finest_side(record.n_queries)
+        if side is None:
+            return NO_SPATIAL_MAP
+        pixels = weights[:, : side * side, :]
+        columns = pixels / pixels.abs().sum(1, keepdim=True).clamp_min(1e-12)
+        return [columns[:, :, k].mean(0).view(side, side) for k in range(columns.shape[-1])]
+    side = _finest_side(record.n_keys)
+    if side is None:
+        return NO_SPATIAL_MAP
+    pixels = weights[:, :, : side * side]
+    rows = pixels / pixels.abs().sum(-1, keepdim=True).clamp_min(1e-12)
+    return [rows[:, q, :].mean(0).view(side, side) for q in range(rows.shape[1])]
+
+
+def ground_truth(mask: torch.Tensor, subset: str) -> torch.Tensor:
+    """The pixels a map should point at: the sounding object(s) (S4, MS3), any class (AVSS)."""
+    return (mask > 0).float() if subset == "avss" else (mask > 0.5).float()
+
+
+def _frames(n_total: int, wanted: int) -> list[int]:
+    if wanted >= n_total:
+        return list(range(n_total))
+    return sorted({round(i * (n_total - 1) / (wanted - 1)) for i in range(wanted)}) if wanted > 1 else [0]
+
+
+def _stat(values: list[float]) -> dict[str, Any]:
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return {"mean": None, "ci95": [None, None], "n": 0}
+    mean = statistics.fmean(values)
+    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+    return {"mean": mean, "ci95": [mean - half, mean + half] if half is not None else [None, None], "n": len(values)}
+
+
+def _query_mean(scores: list[dict]) -> dict:
+    """One frame's maps of one site as one score: each value averaged over the non-degenerate maps."""
+    usable = [s for s in scores if not s["degenerate"]]
+    if not usable:
+        return {**{k: math.nan for k in ("energy", *SUMMARISED)}, "area": scores[0]["area"], "degenerate": True}
+    out = {k: statistics.fmean([s[k] for s in usable if not math.isnan(s[k])] or [math.nan]) for k in ("energy", *SUMMARISED)}
+    return {**out, "area": scores[0]["area"], "degenerate": False}
+
+
+def _clean(value):
+    """NaN -> None all the way down (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def probe_frames(spec: ModelSpec, dataset, subset: str, frames: int = 64,
+                 on_frame: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Capture every attention call of ``spec`` on ``frames`` test frames of ``dataset`` (an avskit
+    frames dataset: image, audio, mask, info) and summarise each site over them."""
+    if frames < 1:
+        raise UserError(f"--frames must be at least 1, got {frames}")
+    if len(dataset) == 0:
+        raise UserError("the test split has no frames")
+    model = build_from_spec(spec)
+    declared = declared_sites(model)
+    chosen = _frames(len(dataset), frames)
+    per_site: dict[tuple[str, int], dict[str, Any]] = {}
+    order: list[tuple[str, int]] = []
+    for done, index in enumerate(chosen):
+        image, audio, mask, _info = dataset[index]
+        target = ground_truth(mask, subset)
+        with torch.inference_mode(), capture_attention(model) as recorder:
+            model(image[None], audio[None])
+        for record in recorder.records:
+            key = (record.site, record.call)
+            if key not in per_site:
+                order.append(key)
+                orientation = next((o for pattern, o in declared if fnmatch.fnmatch(record.site, pattern)), None)
+                per_site[key] = {"site": record.site, "call": record.call, "kind": record.kind, "n_queries": record.n_queries,
+                                 "n_keys": record.n_keys, "orientation": orientation, "dissipated": [], "entropy": [],
+                                 "diversity": [], "maps": None, "why": None}
+            entry = per_site[key]
+            m = record.metrics
+            entry["dissipated"].append(bool(m.dissipated))
+            entry["entropy"].append(m.entropy_norm)
+            entry["diversity"].append(m.row_diversity)
+            if entry["orientation"] is not None:
+                maps = site_maps(record, entry["orientation"])
+                if isinstance(maps, str):
+                    entry["why"] = maps
+                else:
+                    scores = [score_map(m_, target) for m_ in maps]
+                    entry["maps"] = entry["maps"] or [[] for _ in scores]
+                    for q, s in enumerate(scores):
+                        entry["maps"][q].append(s)
+        if on_frame:
+            on_frame(done + 1, len(chosen))
+    sites = [_summary(per_site[key]) for key in order]
+    return _clean({"model": spec.label, "spec": spec.to_dict(), "subset": subset, "frames": len(chosen), "frame_indices": chosen,
+                   "sites": sites})
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    out = {k: entry[k] for k in ("site", "call", "kind", "n_queries", "n_keys")}
+    out["frames"] = len(entry["dissipated"])
+    out["dissipated_share"] = sum(entry["dissipated"]) / len(entry["dissipated"])
+    out["entropy_norm"] = _stat(entry["entropy"])
+    out["row_diversity"] = _stat(entry["diversity"])
+    if entry["orientation"] is None:
+        out["localisation"] = None  # not an audio-to-visual site of this model
+    elif entry["maps"] is None:
+        out["localisation"] = entry["why"] or NO_SPATIAL_MAP
+    else:
+        per_query = [summarise(scores) for scores in entry["maps"]]
+        mean = summarise([_query_mean(list(frame)) for frame in zip(*entry["maps"], strict=True)])
+        def energy(q: int) -> float:
+            value = per_query[q]["energy_ratio"]["mean"]
+            return -math.inf if math.isnan(value) else value
+
+        best = max(range(len(per_query)), key=energy)  # the first of equals
+        out["localisation"] = {"orientation": entry["orientation"], "maps": len(per_query), "mean": mean,
+                               "best": {"query": best, **per_query[best]}}
+    return out
