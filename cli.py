@@ -612,6 +612,10 @@ def train_command(
     quick: Annotated[bool, typer.Option("--quick", help=QUICK_HELP)] = False,
     audio_blind: AudioBlind = False,
     seed: Annotated[int, typer.Option(help="Seeds the initial weights (random VGGish included), the data order and the flips.")] = 0,
+    warmup: Annotated[int, typer.Option(min=0, help="Linear learning-rate warmup steps before the polynomial decay.")] = 0,
+    val_every: Annotated[int, typer.Option(min=0, help="Validate every N steps and at the end (J and F on the val split; synthetic: its "
+                                                       "first 40 videos): the run's validation curve, kept in the report and the "
+                                                       "records. 0: never.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda (under torchrun: NCCL, one GPU per process).")] = "cpu",
     out_dir: Annotated[Optional[str], typer.Option("--out", metavar="DIR", help="Checkpoint folder; the same run there resumes, another run is "
                                                                                 "refused (default: runs/train/LABEL).")] = None,
@@ -661,7 +665,7 @@ def train_command(
         raise UserError("--steps, --batch and --lr must be positive")
     folder = Path(out_dir) if out_dir else Path("runs") / "train" / (spec.label + ("-audio-blind" if audio_blind else ""))
     cfg = TrainConfig(steps=steps, batch=batch, lr=lr, audio_blind=audio_blind, device=device, seed=seed,
-                      checkpoint_every=checkpoint_every)
+                      checkpoint_every=checkpoint_every, warmup=warmup, val_every=val_every)
     if launch.launcher != "inline":
         from avsbench_kit.results import default_store
 
@@ -838,16 +842,29 @@ def compare(
                                                                       "root (with --subset).")] = None,
     subset: SubsetOption = None,
     steps: Annotated[int, typer.Option(help="Training steps per variant (with --train).")] = 600,
+    batch: Annotated[int, typer.Option(min=1, help="Frames per training step (with --train).")] = 8,
     train_size: Annotated[int, typer.Option(help="Frame size for training (with --train).")] = 64,
     videos: Annotated[int, typer.Option(help="Synthetic videos to make with --train synthetic:NAME (70/15/15 train/val/test; "
                                              "the test split is what each run is evaluated on).")] = 3000,
     seeds: Annotated[str, typer.Option(metavar="SEEDS", help="Train each variant once per seed, e.g. 0,1,2 (with --train); J and F "
                                                              "are shown as mean and sd over them.")] = "0",
+    train_warmup: Annotated[int, typer.Option(min=0, help="Linear learning-rate warmup steps of each training run (with --train).")] = 0,
+    val_every: Annotated[int, typer.Option(min=0, help="Each training run's validation curve: J every N steps (with --train; 0: "
+                                                       "none).")] = 0,
+    audio_blind_control: Annotated[bool, typer.Option("--audio-blind-control", help="Also train the base audio-blind, once per seed "
+                                                                                    "(with --train): the control every J is read "
+                                                                                    "against.")] = False,
+    probe_frames: Annotated[int, typer.Option(min=0, help="With --train: probe each trained checkpoint's attention on N test frames "
+                                                          "(dissipated share; localisation of its audio-to-visual maps). 0: "
+                                                          "don't.")] = 32,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     size: Annotated[int, typer.Option(help="Input height and width for latency and FLOPs (a multiple of 32).")] = 224,
     warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 3,
     iters: Annotated[int, typer.Option(help="Timed interleaved rounds.")] = 20,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    measure_: Annotated[str, typer.Option("--measure", metavar="KINDS", help="What to measure of each variant: params, flops, "
+                                                                             "dissipation, latency (comma-separated), all, or none "
+                                                                             "(with --train: training only).")] = "all",
     results: ResultsOption = None,
     json_out: JsonFlag = False,
     launch=None,
@@ -883,7 +900,7 @@ def compare(
     """
     from avsbench_kit.results import default_store, load_records
     from avsbench_kit.spec import spec_from_text
-    from avskit.analyses.compare import MeasureOptions, environment_for, measure, summary, variants
+    from avskit.analyses.compare import MEASUREMENTS, MeasureOptions, environment_for, measure, summary, variants
 
     given = {axis: values for axis, values in (("fusion", fusion), ("qg", qg), ("stages", stages), ("queries", queries),
                                                ("backbone", backbone), ("models", models)) if values}
@@ -903,8 +920,11 @@ def compare(
         specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
     if train and any(s.family == "foreign" for s in specs):
         raise UserError("--train trains zoo models only; a referenced model is measured without it")
+    kinds = {"all": MEASUREMENTS, "none": ()}.get(measure_.strip().lower()) if measure_.strip().lower() in ("all", "none") else \
+        tuple(dict.fromkeys(k.strip() for k in measure_.split(",") if k.strip()))
     opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
-                          steps=steps, train_size=train_size, videos=videos, seeds=_seeds(seeds))
+                          steps=steps, batch=batch, train_size=train_size, videos=videos, seeds=_seeds(seeds), train_warmup=train_warmup,
+                          val_every=val_every, audio_blind_control=audio_blind_control, probe_frames=probe_frames, measurements=kinds)
     opts.check(here=launch.launcher != "slurm")
     store = Path(results) if results else default_store()
     with err.status("comparing...") as status:
@@ -921,6 +941,8 @@ def compare(
     columns = ["variant", "declared", "live", "latency ms", "IQR", "vs base", "GFLOP", "dissipated", "paper ms"]
     if train:
         columns += ["J", "F"] if len(opts.seeds) == 1 else [f"J ({len(opts.seeds)} seeds)", f"F ({len(opts.seeds)} seeds)"]
+        if probe_frames:
+            columns += ["energy ratio (trained)", "cIoU@0.5 (trained)", "dissipated (trained)"]
     for col in columns:
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=col == "variant")
     for r in rows:
@@ -932,8 +954,18 @@ def compare(
                  str(r["reported"]["latency_ms"]) if r["reported"] and r["reported"]["latency_ms"] else ""]
         if train:
             cells += [_mean_sd(r, "jaccard"), _mean_sd(r, "f_score")]
+            if probe_frames:
+                cells += [_mean_sd(r, "trained_energy_ratio"), _mean_sd(r, "trained_ciou_at_05"), _mean_sd(r, "trained_dissipated_share")]
         table.add_row(*cells)
     out.print(table)
+    blind = rows[0].get("audio_blind_jaccard") if rows else None
+    if blind is not None:
+        out.print(f"audio-blind control ({escape(rows[0]['model'])}, {rows[0]['audio_blind_seeds']} seeds): "
+                  f"J {_mean_sd(rows[0], 'audio_blind_jaccard')}", highlight=False, soft_wrap=True)
+    if train and probe_frames:
+        out.print(f"trained = each checkpoint probed on {probe_frames} test frames: the energy ratio (chance 1) and cIoU@0.5 of its last "
+                  "audio-to-visual map, and the share of its audio-to-visual (site, frame) pairs flagged dissipated; mean ± sd over seeds",
+                  highlight=False, soft_wrap=True)
     out.print("paper ms = reported by the paper (RTX 3090), not measured here; vs base = latency ratio to the base timed in the same rounds",
               highlight=False, soft_wrap=True)
     if sweep.skipped:

@@ -71,6 +71,10 @@ class MeasureOptions:
     lr: float = 2e-4
     seeds: tuple[int, ...] = (0,)
     checkpoint_every: int = 50
+    train_warmup: int = 0  # linear learning-rate warmup steps of each training run
+    val_every: int = 0  # each training run's validation curve: every N steps (0: none)
+    audio_blind_control: bool = False  # the base also trained audio-blind, once per seed
+    probe_frames: int = 32  # test frames a trained checkpoint's attention is probed on (localisation; 0: none)
 
     def check(self, here: bool = True) -> None:
         """``here``: the work runs on this machine (not on a cluster's nodes), so its device must be here."""
@@ -88,7 +92,9 @@ class MeasureOptions:
             raise UserError(f"--size must be a multiple of 32 (e.g. 224), got {self.size}")
         unknown = set(self.measurements) - set(MEASUREMENTS)
         if unknown:
-            raise UserError(f"unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}")
+            raise UserError(f"--measure: unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}, all or none")
+        if not self.measurements and not self.train:
+            raise UserError("--measure none leaves nothing to do without --train")
         if self.train:  # a bad --train is an error now, not after minutes of measuring
             from avskit.analyses.training import DataOptions
 
@@ -187,7 +193,62 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
             _train_here(tasks, opts, store, records, sweep, say)
         else:
             _launch(tasks, None, opts, launch, store, tag, sweep, say)
+            records[:] = load_records(store)
+        if opts.probe_frames and (launch.launcher == "inline" or launch.wait):
+            _probe_trained(specs, opts, store, records, sweep, say)
     return sweep
+
+
+def trained_settings(opts: MeasureOptions, seed: int) -> dict[str, Any]:
+    """How a trained checkpoint's attention record is found: its training run's settings and the probe's."""
+    return {"trained": _train_settings(opts, seed), "frames": opts.probe_frames}
+
+
+def _probe_trained(specs: list[ModelSpec], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
+                   say: Callable[[str], None]) -> None:
+    """Each trained (variant, seed) checkpoint's attention over ``probe_frames`` test frames: the
+    dissipated share and the localisation of its audio-to-visual maps (analyses.attention_frames)."""
+    from avsbench_kit.weights import file_sha256
+    from avskit.analyses.attention_frames import probe_frames
+    from avskit.analyses.training import DataOptions
+
+    env = {**environment(torch.device("cpu")), "command": command_line()}
+    for spec in specs:
+        for seed in opts.seeds:
+            checkpoint = checkpoint_folder(store, spec, opts, seed) / "last.pt"
+            settings = trained_settings(opts, seed)
+            if not checkpoint.is_file() or not matching(records, "train", spec, _train_settings(opts, seed)):
+                continue  # not trained (yet): nothing to probe
+            if matching(records, "attention_frames", spec, settings):
+                sweep.skipped.append((spec.label, f"trained attention seed {seed}"))
+                continue
+            say(f"attention: {spec.label} seed {seed}, trained, over {opts.probe_frames} test frames")
+            data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
+            subset = data.resolve_subset()
+            report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test"), subset, opts.probe_frames)
+            prov = {**env, **settings, "data": opts.train, "subset": subset, "size": opts.train_size, "checkpoint": str(checkpoint),
+                    "weights_sha256": file_sha256(checkpoint)}
+            new = make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,
+                              sites=report["sites"], frame_indices=report["frame_indices"])
+            append_records([new], store)
+            records.append(new)
+            sweep.measured.append((spec.label, f"trained attention seed {seed}"))
+
+
+def trained_attention(record: dict) -> dict[str, Any]:
+    """One probed checkpoint in a few numbers: over the model's audio-to-visual sites, the share of
+    (site, frame) pairs flagged dissipated; of the last one (the finest decoder map, Figure 8's), the
+    energy ratio and cIoU@0.5 of its maps' per-frame mean, or that it has no spatial map."""
+    declared = [s for s in record["sites"] if s.get("localisation") is not None]
+    scored = [s for s in declared if isinstance(s["localisation"], dict)]
+    out: dict[str, Any] = {"dissipated_share": statistics.fmean([s["dissipated_share"] for s in declared]) if declared else None}
+    if scored:
+        last = scored[-1]["localisation"]["mean"]
+        out.update(site=scored[-1]["site"], energy_ratio=last["energy_ratio"]["mean"], ciou_at_05=last["ciou@0.5"], auc=last["auc"],
+                   degenerate=last["degenerate"], frames=last["n"])
+    elif declared:
+        out.update(site=declared[-1]["site"], localisation=declared[-1]["localisation"])
+    return out
 
 
 def _measure_here(specs: list[ModelSpec], opts: MeasureOptions, store: Path, tag: str | None, records: list[dict],
@@ -280,8 +341,27 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
     sweep.measured += [(s.label, "latency") for s in timed]
 
 
-def _train_settings(opts: MeasureOptions, seed: int) -> dict[str, Any]:
-    return {**_settings("train", opts, {}), "seed": seed}
+def _train_settings(opts: MeasureOptions, seed: int, audio_blind: bool = False) -> dict[str, Any]:
+    settings = {**_settings("train", opts, {}), "seed": seed, "audio_blind": audio_blind}
+    if opts.train_warmup:
+        settings["warmup"] = opts.train_warmup
+    return settings
+
+
+def _training_runs(specs: list[ModelSpec], opts: MeasureOptions) -> list[tuple[ModelSpec, int, bool]]:
+    """(variant, seed, audio-blind) of every training run the sweep needs: each variant once per seed,
+    and with ``audio_blind_control`` the base (the first spec) audio-blind once per seed."""
+    runs = [(spec, seed, False) for spec in specs for seed in opts.seeds]
+    if opts.audio_blind_control and specs:
+        runs += [(specs[0], seed, True) for seed in opts.seeds]
+    return runs
+
+
+def _run_name(spec: ModelSpec, opts: MeasureOptions, seed: int, audio_blind: bool) -> str:
+    name = f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}" + (f"-seed{seed}" if seed else "")
+    if opts.train_warmup:
+        name += f"-warmup{opts.train_warmup}"
+    return name + ("-audio-blind" if audio_blind else "")
 
 
 def train_tasks(specs: list[ModelSpec], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
@@ -291,19 +371,22 @@ def train_tasks(specs: list[ModelSpec], opts: MeasureOptions, store: Path, recor
     from avskit.analyses.training import DataOptions
 
     tasks = []
-    for spec in specs:
-        for seed in opts.seeds:
-            if matching(records, "train", spec, _train_settings(opts, seed)):
-                sweep.skipped.append((spec.label, "train" if seed == 0 else f"train seed {seed}"))
-                continue
-            data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
-            cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device, seed=seed,
-                              checkpoint_every=opts.checkpoint_every)
-            name = f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}" + (f"-seed{seed}" if seed else "")
-            # checkpoints beside the record store (runs/train/ for the default runs/records.jsonl): on a
-            # cluster both lie on the shared filesystem
-            tasks.append(task_for(spec, data, cfg, store, Path(store).resolve().parent / "train" / name, launch))
+    for spec, seed, blind in _training_runs(specs, opts):
+        what = ("train" if seed == 0 else f"train seed {seed}") + (" audio-blind" if blind else "")
+        if matching(records, "train", spec, _train_settings(opts, seed, blind)):
+            sweep.skipped.append((spec.label, what))
+            continue
+        data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
+        cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device, seed=seed, audio_blind=blind,
+                          checkpoint_every=opts.checkpoint_every, warmup=opts.train_warmup, val_every=opts.val_every)
+        # checkpoints beside the record store (runs/train/ for the default runs/records.jsonl): on a
+        # cluster both lie on the shared filesystem
+        tasks.append(task_for(spec, data, cfg, store, checkpoint_folder(store, spec, opts, seed, blind), launch))
     return tasks
+
+
+def checkpoint_folder(store: Path, spec: ModelSpec, opts: MeasureOptions, seed: int, audio_blind: bool = False) -> Path:
+    return Path(store).resolve().parent / "train" / _run_name(spec, opts, seed, audio_blind)
 
 
 def _train_here(tasks: list[TrainTask], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
@@ -312,10 +395,11 @@ def _train_here(tasks: list[TrainTask], opts: MeasureOptions, store: Path, recor
         def on_step(step: int, loss: float, label: str = task.label) -> None:  # bound now, not at the loop's end
             say(f"train: {label} step {step}/{opts.steps}, loss {loss:.3f}")
 
-        say(f"train: {task.label} seed {task.seed} on {opts.train}, {opts.steps} steps")
+        blind = task.recipe.get("audio_blind", False)
+        say(f"train: {task.label} seed {task.seed}{' audio-blind' if blind else ''} on {opts.train}, {opts.steps} steps")
         run_task(task, on_step=on_step)
         records[:] = load_records(store)
-        sweep.measured.append((task.label, "train" if task.seed == 0 else f"train seed {task.seed}"))
+        sweep.measured.append((task.label, ("train" if task.seed == 0 else f"train seed {task.seed}") + (" audio-blind" if blind else "")))
 
 
 def _launch(tasks: list[TrainTask], measure_job: MeasureJob | None, opts: MeasureOptions, launch: LaunchOptions, store: Path,
@@ -367,6 +451,23 @@ def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], e
                     row[metric] = statistics.fmean(values)
                     row[f"{metric}_sd"] = statistics.stdev(values) if len(values) > 1 else None
             row["seeds"] = {str(seed): v for seed, v in per_seed.items()}
+            attention = {}
+            for seed in opts.seeds:
+                found = latest(records, "attention_frames", spec, trained_settings(opts, seed))
+                if found:
+                    attention[str(seed)] = trained_attention(found)
+                    row["seeds"].setdefault(str(seed), {})["attention"] = attention[str(seed)]
+            for key in ("energy_ratio", "ciou_at_05", "dissipated_share"):
+                values = [a[key] for a in attention.values() if a.get(key) is not None]
+                if values:
+                    row[f"trained_{key}"] = statistics.fmean(values)
+                    row[f"trained_{key}_sd"] = statistics.stdev(values) if len(values) > 1 else None
+            if spec == specs[0] and opts.audio_blind_control:
+                blind = [r["value"] for seed in opts.seeds if (r := latest(records, "train", spec, _train_settings(opts, seed, True), "jaccard"))]
+                if blind:
+                    row["audio_blind_jaccard"] = statistics.fmean(blind)
+                    row["audio_blind_jaccard_sd"] = statistics.stdev(blind) if len(blind) > 1 else None
+                    row["audio_blind_seeds"] = len(blind)
         rep = reported_for(spec)
         row["reported"] = dataclasses.asdict(rep) if rep else None
         rows.append(row)

@@ -29,6 +29,7 @@ class DataOptions:
     size: int = 224
     videos: int = 200  # synthetic only
     test_videos: int | None = None  # synthetic only: evaluate on the test split's first N videos (quick runs)
+    val_videos: int | None = 40  # synthetic only: the validation curve's videos (the val split's first N)
 
     def resolve_subset(self) -> str:
         if self.data.startswith(SYNTHETIC_PREFIX):
@@ -51,7 +52,8 @@ class DataOptions:
         if self.data.startswith(SYNTHETIC_PREFIX):
             if self.videos < 7:
                 raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
-            return SyntheticFrames(subset, split, self.videos, self.size, limit=self.test_videos if split == "test" else None)
+            limit = {"test": self.test_videos, "val": self.val_videos}.get(split)
+            return SyntheticFrames(subset, split, self.videos, self.size, limit=limit)
         return AVSBenchFrames(self.data, subset, split, self.size)
 
 
@@ -96,8 +98,17 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
         on_plan({"steps": cfg.steps, "batch": cfg.batch, "train_frames": len(train_set), "test_frames": len(test_set),
                  "size": data.size, "checkpoint": str(checkpoint), "checkpoint_every": cfg.checkpoint_every,
                  "resuming": checkpoint.is_file()})
+    validate = None
+    if cfg.val_every:
+        val_set = data.dataset("val")
+        if len(val_set) == 0:
+            raise UserError(f"--data {data.data}: the val split is empty; --val-every needs one")
+
+        def validate(net):  # the validation curve: J and F on the val split, as the test is scored
+            return evaluate(net, val_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, device=cfg.device)
+
     started = time.perf_counter()
-    trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features)
+    trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features, validate=validate)
     seconds = time.perf_counter() - started
     rank, world = distributed_rank_and_size()
     if world > 1:
@@ -111,7 +122,8 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
               "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
               "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
     extra = {**(provenance or {}), "resumed_from": trained.get("resumed_from", 0)}
-    report["records"] = str(_record(report, "train", results, {**_settings(data, cfg), **extra}))
+    report["records"] = str(_record(report, "train", results, {**_settings(data, cfg), **extra},
+                                    val_curve=trained.get("val_curve"), seconds=round(seconds, 1)))
     return report
 
 
@@ -179,12 +191,15 @@ def _settings(data: DataOptions, cfg: TrainConfig | None = None) -> dict[str, An
         settings["test_videos"] = data.test_videos
     if cfg is not None:
         settings.update(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
+        if cfg.warmup:
+            settings["warmup"] = cfg.warmup
     return settings
 
 
-def _record(report: dict, kind: str, results: Path | None, settings: dict[str, Any]) -> Path:
+def _record(report: dict, kind: str, results: Path | None, settings: dict[str, Any], **extra: Any) -> Path:
     env = {**environment(torch.device("cpu")), "command": command_line()}
     provenance = {**env, "data": report["data"], "subset": report["subset"], "audio_blind": report["audio_blind"], **settings}
-    records = [make_record(kind, report["model"], report["spec"], metric, value, "", provenance)
+    extra = {k: v for k, v in extra.items() if v is not None}
+    records = [make_record(kind, report["model"], report["spec"], metric, value, "", provenance, **extra)
                for metric, value in report["test"].items() if not (isinstance(value, float) and math.isnan(value))]
     return append_records(records, results)

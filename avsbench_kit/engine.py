@@ -230,6 +230,15 @@ class FrozenAudioFeatures:
             del self.backbone.forward
             self.keys = None
 
+    @contextlib.contextmanager
+    def paused(self):
+        """The backbone's own forward meanwhile (validation clips are not in the table)."""
+        keys, self.keys = self.keys, None
+        try:
+            yield
+        finally:
+            self.keys = keys
+
 
 def capture_mask_feature(model: nn.Module) -> tuple[dict, Callable[[], None]]:
     """Hook the mask head to get the mask feature for the auxiliary loss, without changing forward:
@@ -277,6 +286,8 @@ class TrainConfig:
     checkpoint_every: int = 50
     freeze_batchnorm: bool = False  # keep BatchNorm statistics fixed (eval mode) while training
     device: str = "cpu"
+    warmup: int = 0  # linear learning-rate warmup over the first steps, then the polynomial decay
+    val_every: int = 0  # validate every N steps (and at the end): the run's validation curve; 0 = never
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
@@ -311,13 +322,30 @@ def global_mean(value: Tensor) -> float:
 def run_identity(cfg: TrainConfig, world: int, **described: Any) -> dict[str, Any]:
     """Everything a run's result depends on: a checkpoint resumes only a run with the same identity."""
     keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm")
-    return {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
+    identity = {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
+    if cfg.warmup:  # named only when used, so the runs made before it existed resume as they were
+        identity["warmup"] = cfg.warmup
+    return identity
+
+
+def lr_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+    """Polynomial decay (power 0.9) over ``cfg.steps``, after a linear warmup of ``cfg.warmup`` steps if any."""
+    if not cfg.warmup:
+        return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
+
+    def factor(step: int) -> float:
+        return min(1.0, (step + 1) / cfg.warmup) * max(0.0, 1 - step / cfg.steps) ** 0.9
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None = None,
           progress: Callable[[int, float], None] | None = None, run: dict[str, Any] | None = None,
-          on_features: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.steps`` steps; returns the steps, the last loss and the step it resumed from.
+          on_features: Callable[[int, int], None] | None = None,
+          validate: Callable[[nn.Module], dict[str, float]] | None = None) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.steps`` steps; returns the steps, the last loss, the step it resumed
+    from and, with ``validate`` and ``cfg.val_every``, the validation curve (``validate(model)`` every
+    ``val_every`` steps and at the end; it must leave the model's weights and the RNG as they were).
 
     With ``checkpoint``, a run resumes from it only if the checkpoint was made by the same run
     (``run`` plus the config and world size); otherwise UserError says what differs. Checkpoints
@@ -349,9 +377,10 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
             net = nn.parallel.DistributedDataParallel(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=cfg.steps, power=0.9)
+    scheduler = lr_schedule(optimizer, cfg)
     step = 0
     resumed_from = 0
+    curve: list[dict[str, float]] = []
     frozen = {"sha256": frozen_fingerprint(model), "parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
               "source": (run or {}).get("frozen_source", f"random, seed {cfg.seed}")}
     if checkpoint is not None and checkpoint.is_file():
@@ -363,6 +392,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
         load_checkpoint(checkpoint, model, state)
         model.to(device)
         step = resumed_from = state["step"]
+        curve = list(state.get("curve", []))
         if step < cfg.steps:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -396,9 +426,19 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                 scheduler.step()
                 step += 1
                 loss_value = global_mean(loss.detach()) if world > 1 else loss.item()
+                if validate is not None and cfg.val_every and rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+                    rng = torch.get_rng_state()
+                    with features.paused() if features else contextlib.nullcontext():
+                        curve.append({"step": step, **validate(model)})
+                    torch.set_rng_state(rng)
+                    model.train()
+                    if cfg.freeze_batchnorm:
+                        for module in model.modules():
+                            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                                module.eval()
                 if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                     state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(model), "step": step, "run": identity,
-                             "frozen": frozen, "config": vars(cfg)}
+                             "frozen": frozen, "config": vars(cfg), "curve": curve}
                     if step < cfg.steps:  # a finished run resumes nothing: its last checkpoint is the weights alone
                         state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state())
                     save_checkpoint(checkpoint, state)
@@ -406,4 +446,4 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     progress(step, loss_value)
     finally:
         unhook()
-    return {"steps": step, "loss": loss_value, "resumed_from": resumed_from}
+    return {"steps": step, "loss": loss_value, "resumed_from": resumed_from, **({"val_curve": curve} if curve else {})}

@@ -335,3 +335,36 @@ def test_records_written_before_the_weights_field_still_count():
                 "provenance": {"size": size, "anchor": BASE, "device": "cpu"}} for size in (224, 288)]
     assert scaling_sizes(records, "cpu") == [224, 288]
     assert len(matching(records, "latency", make_spec(BASE).to_dict(), {"size": 288})) == 1
+
+
+def test_trained_ablation_with_seeds_localisation_and_reuse(capsys, tmp_path):
+    """Issue #16 item 4: each variant trained once per seed (here 2 x 2), J and F as mean ± sd, each
+    trained checkpoint's attention probed (localisation of its fusion maps, dissipated share), the
+    base's audio-blind control per seed; run again, everything is read back."""
+    store = tmp_path / "records.jsonl"
+    args = ["compare", "--fusion", "tpavi,cross_attention", "--base", "avesformer-r18", "--train", "synthetic:s4", "--steps", "4",
+            "--seeds", "0,1", "--videos", "7", "--probe-frames", "4", "--audio-blind-control", "--batch", "2", "--measure", "none",
+            "--results", str(store), "--json"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    report = json.loads(out)
+    trained = [m for m in report["measured"] if m[1].startswith("train") and "attention" not in m[1]]
+    assert len(trained) == 6  # 2 variants x 2 seeds, and the base audio-blind x 2 seeds
+    rows = {r["model"]: r for r in report["variants"]}
+    assert set(rows) == {"avesformer-r18", "avesformer-r18[fusion=tpavi]"}
+    for row in rows.values():
+        assert set(row["seeds"]) == {"0", "1"} and row["jaccard_sd"] is not None and 0 <= row["jaccard"] <= 1
+        for seed in ("0", "1"):
+            attention = row["seeds"][seed]["attention"]
+            assert attention["site"].startswith("decoder.stages.2.layers.1.fusion") and attention["frames"] == 4
+            assert 0 <= attention["dissipated_share"] <= 1 and attention["energy_ratio"] is not None
+        assert row["trained_energy_ratio"] > 0 and row["trained_energy_ratio_sd"] is not None
+    base = rows["avesformer-r18"]
+    assert base["audio_blind_seeds"] == 2 and 0 <= base["audio_blind_jaccard"] <= 1
+    probes = [r for r in load_records(store) if r["kind"] == "attention_frames"]
+    assert len(probes) == 4 and all(len(r["provenance"]["weights_sha256"]) == 64 for r in probes)
+
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["measured"] == [] and again["variants"] == report["variants"]

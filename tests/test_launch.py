@@ -18,7 +18,7 @@ from helpers import run
 
 TESTS = Path(__file__).resolve().parent
 SPECS = [make_spec("avesformer-r18"), make_spec("avesformer-r18", {"fusion": "tpavi"})]
-TINY = dict(train="synthetic:s4", steps=2, batch=2, videos=7, train_size=64, measurements=(), checkpoint_every=1)
+TINY = dict(train="synthetic:s4", steps=2, batch=2, videos=7, train_size=64, measurements=(), checkpoint_every=1, probe_frames=0)
 
 
 def test_debug_executor_runs_a_grid_in_process(tmp_path):

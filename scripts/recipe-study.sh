@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The ablation recipe's seed study (issue #16 item 3): avesformer-r18 on synthetic S4, five seeds with
+# audio and three audio-blind, one run after another, each with its validation curve. Resumable: a
+# finished run (its JSON report exists) is skipped, an interrupted one resumes from its checkpoint.
+# Usage: scripts/recipe-study.sh [OUT_DIR]   (default runs/recipe); the GEMM probe is logged beside each run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-runs/recipe}
+mkdir -p "$out"
+steps=${STEPS:-600}
+probe() { .venv/bin/python -c "
+import time, torch
+a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
+print(f'{1024**3 / best / 1e9:.0f}')"; }
+run() {  # NAME SEED [--audio-blind]
+  local name=$1 seed=$2; shift 2
+  [ -s "$out/$name.json" ] && return 0
+  local before; before=$(probe)
+  local start; start=$(date +%s)
+  .venv/bin/avskit train avesformer-r18 --data synthetic:s4 --size 64 --videos 3000 --steps "$steps" --batch 8 --lr 2e-4 \
+    --warmup 30 --val-every 100 --seed "$seed" "$@" --out "$out/ckpt-$name" --results "$out/records.jsonl" --json > "$out/$name.partial"
+  local end; end=$(date +%s)
+  .venv/bin/python - "$out/$name.partial" "$before" "$(probe)" "$((end - start))" "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" <<'PY'
+import json, sys
+path, before, after, seconds, cpu = sys.argv[1:]
+report = json.load(open(path))
+report["study"] = {"probe_before_gmacs": float(before), "probe_after_gmacs": float(after), "wall_seconds": int(seconds), "cpu": cpu}
+json.dump(report, open(path, "w"), indent=1)
+PY
+  mv "$out/$name.partial" "$out/$name.json"
+  rm -f "$out/ckpt-$name/last.pt"  # 108 MB each; the report and the records keep what the study needs
+}
+for seed in 0 1 2 3 4; do run "s$seed" "$seed"; done
+for seed in 0 1 2; do run "s$seed-audio-blind" "$seed" --audio-blind; done
+echo "study done: $out"
