@@ -999,9 +999,14 @@ def report(
     out_dir: Annotated[str, typer.Option("--out", metavar="DIR", help="Where the tables, figures, README and records.jsonl go.")] = "reports",
     measure: Annotated[bool, typer.Option("--measure/--no-measure", help="Measure what the records lack first (default), or only render the "
                                                                          "records there are.")] = True,
-    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train the four zoo models (fig1's third panel), e.g. "
-                                                                      "synthetic:s4.")] = None,
+    train: Annotated[Optional[str], typer.Option(metavar="DATA", help="Also train the models of --train-tables, e.g. synthetic:s4.")] = None,
     steps: Annotated[int, typer.Option(help="Training steps per model (with --train).")] = 600,
+    train_tables: Annotated[str, typer.Option(metavar="TABLES", help="With --train: whose models to train, e.g. 3,4,5,7: 3 = the four zoo "
+                                                                     "models (Figure 1's third panel); 4, 5, 7 = the ablation's variants "
+                                                                     "of avesformer-r18, with the audio-blind control.")] = "3",
+    seeds: Annotated[str, typer.Option(metavar="SEEDS", help="With --train: seeds per model, e.g. 0,1,2.")] = "0",
+    train_warmup: Annotated[int, typer.Option(min=0, help="With --train: learning-rate warmup steps.")] = 0,
+    val_every: Annotated[int, typer.Option(min=0, help="With --train: each run's validation curve, every N steps (0: none).")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda: where missing latency is measured.")] = "cpu",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
     eval_data: Annotated[Optional[str], typer.Option(metavar="ROOT", help="An AVSBench root (or one subset's folder): evaluate the released "
@@ -1028,6 +1033,8 @@ def report(
 
         avskit report --train synthetic:s4 --steps 600 --json
 
+        avskit report --train synthetic:s4 --train-tables 3,4,5 --seeds 0,1,2 --steps 600 --train-warmup 30
+
         avskit report --eval-data AVSBench --weights-dir checkpoints --quick
 
         avskit report --train synthetic:s4 --steps 600 --launcher slurm --partition gpu --gpus-per-node 1 --device cuda
@@ -1037,7 +1044,13 @@ def report(
 
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
-    train_opts = {"train": train, "steps": steps} if train else None
+    from avskit.analyses.report import TRAINABLE_TABLES
+
+    chosen = tuple(dict.fromkeys(f"table{t.strip().removeprefix('table')}" for t in train_tables.split(",") if t.strip()))
+    if not chosen or set(chosen) - set(TRAINABLE_TABLES):
+        raise UserError(f"--train-tables {train_tables!r}: choose from 3, 4, 5, 7 (comma-separated)")
+    train_opts = {"train": train, "steps": steps, "seeds": _seeds(seeds), "train_warmup": train_warmup, "val_every": val_every,
+                  "tables": chosen} if train else None
     store = Path(results) if results else default_store()
     if (eval_data is None) != (weights_dir is None):
         raise UserError("--eval-data and --weights-dir go together: the released checkpoints in DIR are evaluated on ROOT")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from avsbench_kit import UserError
-from avsbench_kit.results import ensure_writable_folder, load_records
+from avsbench_kit.results import ensure_writable_folder, load_records, same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import figures, tables
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks, variants
@@ -52,6 +52,15 @@ SWEEPS = (
 )
 
 
+TRAINABLE_TABLES = ("table3", "table4", "table5", "table7")
+TRAINED_AXES = ("qg", "fusion", "stages")  # the axes of tables 4, 5 and 7, whose rows have trained columns
+
+
+def train_tables(train: dict[str, Any]) -> tuple[str, ...]:
+    """The tables whose models ``--train`` trains: Table 3's zoo (Figure 1's third panel) unless told."""
+    return tuple(train.get("tables") or ("table3",))
+
+
 def sweep_specs(base: str, axis: str | None, values: list[str]):
     if axis is None:  # the zoo itself, anchored on the base
         return [make_spec(base)] + [make_spec(v) for v in values if v != base]
@@ -73,10 +82,17 @@ def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int |
     for name, base, axis, values in SWEEPS:
         specs = sweep_specs(base, axis, values)
         done.append(measure(specs, MeasureOptions(**base_opts), store, tag=f"report:{name}", progress=lambda m, n=name: say(f"{n}: {m}")))
-        if name == "table3" and train:  # training (fig1's synthetic panel) is for the four zoo models only
+        if not train or name not in train_tables(train):
+            continue
+        recipe = {k: v for k, v in train.items() if k != "tables"}
+        if name == "table3":  # training (fig1's synthetic panel) is for the four zoo models only
             zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
-            done.append(measure(zoo, MeasureOptions(**base_opts, **train, measurements=()), store, tag="report:train",
+            done.append(measure(zoo, MeasureOptions(**base_opts, **recipe, measurements=()), store, tag="report:train",
                                 progress=lambda m: say(f"table3: {m}"), launch=launch))
+        else:  # an ablation table's trained columns: the trained base's variants, with seeds and the audio-blind control
+            trained = [make_spec(tables.TRAINED_BASE, {axis: v}) for v in values]
+            done.append(measure(trained, MeasureOptions(**base_opts, **recipe, measurements=(), audio_blind_control=True), store,
+                                tag=f"report:train-{name}", progress=lambda m, n=name: say(f"{n}: {m}"), launch=launch))
     zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
     for size in plan.scaling_sizes:
         opts = MeasureOptions(**{**base_opts, "size": size, "iters": plan.scaling_iters, "warmup": 1, "breakdown_iters": 0},
@@ -135,6 +151,12 @@ def select(records: list[dict]) -> list[dict]:
             for size in sizes:
                 for record in tables.latencies(records, specs, base, dev, size).values():
                     keep(record)
+        if axis in TRAINED_AXES:  # the trained columns: every seed's run, its probe, the audio-blind control
+            trained = [make_spec(tables.TRAINED_BASE, {axis: v}).to_dict() for v in values]
+            for r in records:
+                if r.get("kind") in ("train", "attention_frames") and any(same_spec(r.get("spec"), t) for t in trained) \
+                        and str(r["provenance"].get("data", "")).startswith("synthetic:"):
+                    keep(r)
     keep(_maps_record(records))
     return [r for r in records if id(r) in wanted]
 
@@ -205,10 +227,16 @@ def _submit_to_slurm(plan: Plan, store: Path, device: str, threads: int | None, 
     sweep = Sweep()
     tasks = []
     if train:
-        zoo = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER))
-        opts = MeasureOptions(device=device, **train)
-        opts.check(here=False)
-        tasks = train_tasks(zoo, opts, store, load_records(store), sweep, launch)
+        recipe = {k: v for k, v in train.items() if k != "tables"}
+        records = load_records(store)
+        for name, _, axis, values in SWEEPS:
+            if name not in train_tables(train):
+                continue
+            specs = sweep_specs(tables.BASE, None, list(tables.ZOO_ORDER)) if name == "table3" else \
+                [make_spec(tables.TRAINED_BASE, {axis: v}) for v in values]
+            opts = MeasureOptions(device=device, **recipe, audio_blind_control=name != "table3")
+            opts.check(here=False)
+            tasks += [t for t in train_tasks(specs, opts, store, records, sweep, launch) if t.run_id not in {u.run_id for u in tasks}]
     job = MeasureJob("report", str(Path(store).resolve()), str(launch.folder(store).resolve()), quick=plan is QUICK, device=device,
                      threads=threads)
     done = submit(tasks, launch, store, "avskit-report", job, say=say)

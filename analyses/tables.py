@@ -63,6 +63,65 @@ def dissipation_record(records: list[dict], spec: ModelSpec) -> dict | None:
     return _last(matching(records, "dissipation", spec.to_dict()))
 
 
+RECIPE_KEYS = ("data", "size", "steps", "batch", "lr", "videos", "warmup")
+TRAINED_BASE = "avesformer-r18"  # the ablation tables' trained columns: variants of the quick recipe's model
+
+
+def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) -> dict[str, Any]:
+    """The trained runs of ``spec`` on ``data`` (with audio), one per seed (the latest), of the recipe
+    with the most seeds recorded (the latest recipe among equals): per seed J, F and, when its
+    checkpoint was probed, its attention (compare.trained_attention). Empty when never trained."""
+    from avskit.analyses.compare import trained_attention
+
+    found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}) if not r["provenance"].get("audio_blind")]
+    groups: dict[tuple, dict[int, dict[str, Any]]] = {}
+    order: dict[tuple, int] = {}
+    for i, r in enumerate(found):
+        prov = r["provenance"]
+        key = tuple(prov.get(k) for k in RECIPE_KEYS)
+        seed = prov.get("seed", 0)
+        groups.setdefault(key, {}).setdefault(seed, {})[r["metric"]] = r["value"]
+        order[key] = i
+    if not groups:
+        return {}
+    key = max(groups, key=lambda k: (len(groups[k]), order[k]))
+    recipe = dict(zip(RECIPE_KEYS, key, strict=True))
+    runs = groups[key]
+    for seed, run in runs.items():
+        probes = [r for r in matching(records, "attention_frames", spec.to_dict())
+                  if (r["provenance"].get("trained") or {}).get("seed") == seed
+                  and all((r["provenance"]["trained"]).get(k) == v for k, v in recipe.items() if v is not None)]
+        if probes:
+            run["attention"] = trained_attention(probes[-1])
+    return {"recipe": recipe, "runs": runs}
+
+
+def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    import statistics
+
+    if not values:
+        return None, None
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def trained_cells(records: list[dict], spec: ModelSpec) -> dict[str, Any]:
+    """Synthetic S4 J and F over the seeds (mean, sd, n) and the trained checkpoints' attention."""
+    found = seed_runs(records, spec)
+    if not found:
+        return {}
+    runs = found["runs"].values()
+    j, j_sd = _mean_sd([r["jaccard"] for r in runs if "jaccard" in r])
+    f, f_sd = _mean_sd([r["f_score"] for r in runs if "f_score" in r])
+    cells: dict[str, Any] = {"synthetic S4 J (measured)": j and 100 * j, "synthetic S4 J sd (measured)": j_sd and 100 * j_sd,
+                             "synthetic S4 F (measured)": f and 100 * f, "seeds (measured)": len(found["runs"])}
+    attention = [r["attention"] for r in runs if "attention" in r]
+    if attention:
+        for key, column in (("energy_ratio", "energy ratio, trained (measured)"), ("ciou_at_05", "cIoU@0.5, trained (measured)"),
+                            ("dissipated_share", "dissipated share, trained (measured)")):
+            cells[column] = _mean_sd([a[key] for a in attention if a.get(key) is not None])[0]
+    return cells
+
+
 def train_record(records: list[dict], spec: ModelSpec, metric: str = "jaccard", data: str = SYNTHETIC_DATA) -> dict | None:
     return _last([r for r in matching(records, "train", spec.to_dict(), {"data": data}, metric)
                   if not r["provenance"].get("audio_blind")])
@@ -107,8 +166,10 @@ def latencies(records: list[dict], specs: list[ModelSpec], anchor: str, device: 
     return found
 
 
-def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dict[str, dict | None]) -> dict[str, Any]:
-    """Live parameters, GFLOPs, latency and its same-run ratio per device, dissipated sites, synthetic J/F."""
+def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dict[str, dict | None],
+                    trained: ModelSpec | None = None) -> dict[str, Any]:
+    """Live parameters, GFLOPs, latency and its same-run ratio per device, dissipated sites, and the
+    synthetic J/F (of ``trained``, the row's variant of the trained base, when given) over seeds."""
     params, flops, diss = params_record(records, spec), flops_record(records, spec), dissipation_record(records, spec)
     cells: dict[str, Any] = {
         "live params M (measured)": _m(params and params["value"]),
@@ -118,10 +179,7 @@ def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dic
         cells[f"latency ms, {dev} (measured)"] = lat and lat["value"]
         cells[f"ratio to {anchor}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
     cells["dissipated sites (measured)"] = f"{diss['value']} of {diss['sites']}" if diss else None
-    j, f = train_record(records, spec, "jaccard"), train_record(records, spec, "f_score")
-    if j or f:
-        cells["synthetic S4 J (measured)"] = j and 100 * j["value"]
-        cells["synthetic S4 F (measured)"] = f and 100 * f["value"]
+    cells.update(trained_cells(records, trained or spec))
     return cells
 
 
@@ -189,30 +247,54 @@ def table3(records: list[dict]) -> Table:
 
 
 def _sweep_rows(records: list[dict], base: str, axis: str, values: list, reported: dict, subsets=("s4", "ms3"),
-                label: str | None = None) -> list[dict]:
+                label: str | None = None, trained_base: str | None = None) -> list[dict]:
     specs = [make_spec(base, {axis: value}) for value in values]
     lats = {dev: latencies(records, specs, base, dev) for dev in devices(records)}
     rows = []
     for value, spec in zip(values, specs, strict=True):
         row = {label or axis: value}
         row.update(_reported_cells(reported.get(value, {}), subsets))
-        row.update(_measured_cells(records, spec, base, {dev: lats[dev][spec] for dev in lats}))
+        trained = make_spec(trained_base, {axis: value}) if trained_base else None
+        row.update(_measured_cells(records, spec, base, {dev: lats[dev][spec] for dev in lats}, trained))
         rows.append(row)
     return rows
 
 
+def _trained_note(records: list[dict], axis: str, values: list) -> str:
+    """What the trained columns of an ablation table are, when it has them: base, recipe, seeds."""
+    found = [seed_runs(records, make_spec(TRAINED_BASE, {axis: v})) for v in values]
+    found = [f for f in found if f]
+    if not found:
+        return ""
+    recipe = found[0]["recipe"]
+    blind = [r for r in matching(records, "train", make_spec(TRAINED_BASE).to_dict(), {"data": SYNTHETIC_DATA, "audio_blind": True})
+             if r["metric"] == "jaccard" and r["provenance"].get("steps") == recipe["steps"]]
+    note = (f" Synthetic columns: {TRAINED_BASE} with each variant (not {BASE}: the CPU trains the smaller model), trained from random "
+            f"weights on synthetic S4 ({recipe['steps']} steps of {recipe['batch']} at {recipe['size']}x{recipe['size']}, lr {recipe['lr']}"
+            f"{', warmup ' + str(recipe['warmup']) if recipe.get('warmup') else ''}), J and F over the seeds (mean, sd, n); each trained "
+            "checkpoint probed on test frames: the energy ratio (chance 1) and cIoU@0.5 of its last audio-to-visual map, and the share "
+            "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds.")
+    if blind:
+        j, sd = _mean_sd([r["value"] for r in blind])
+        note += f" The audio-blind control ({TRAINED_BASE}, {len(blind)} seeds): J {100 * j:.1f}" + (f" ± {100 * sd:.1f}." if sd else ".")
+    return note
+
+
 def table4(records: list[dict]) -> Table:
-    rows = _sweep_rows(records, BASE, "qg", ["none", "qg", "bqg", "pqg"], paper.TABLE4_QG, label="query generator")
+    values = ["none", "qg", "bqg", "pqg"]
+    rows = _sweep_rows(records, BASE, "qg", values, paper.TABLE4_QG, label="query generator", trained_base=TRAINED_BASE)
     notes = (f"{BASE} with each query generator (QG: 300 queries, 6 layers; BQG and PQG: 16). 'dissipated sites' counts the "
              "attention calls of one forward on the synthetic S4 frame whose probabilities are dissipated (one key, or all "
-             "queries alike): QG's cross-attention to the single audio token is the paper's Figure 4(a).")
+             "queries alike): QG's cross-attention to the single audio token is the paper's Figure 4(a)." + _trained_note(records, "qg", values))
     return Table("table4", "Table 4: query generators", notes, _frame(rows))
 
 
 def table5(records: list[dict]) -> Table:
-    rows = _sweep_rows(records, BASE, "fusion", ["dissipation", "tpavi", "cha", "sigmoid", "cross_attention"], paper.TABLE5_FUSION)
+    values = ["dissipation", "tpavi", "cha", "sigmoid", "cross_attention"]
+    rows = _sweep_rows(records, BASE, "fusion", values, paper.TABLE5_FUSION, trained_base=TRAINED_BASE)
     notes = (f"{BASE} with each audio-visual fusion in its decoder. 'dissipation' is cross-attention to the raw audio token "
-             "(softmax over one key), flagged at every fusion site.")
+             "(softmax over one key), flagged at every fusion site. CHA has no spatial map (channel attention): no localisation."
+             + _trained_note(records, "fusion", values))
     return Table("table5", "Table 5: fusion strategies", notes, _frame(rows))
 
 
@@ -237,11 +319,13 @@ def table6(records: list[dict]) -> Table:
 
 
 def table7(records: list[dict]) -> Table:
-    rows = _sweep_rows(records, BASE, "stages", ["TTT", "CTT", "TCT", "TTC"], paper.TABLE7_STAGES, ("s4", "ms3", "avss"))
+    rows = _sweep_rows(records, BASE, "stages", ["TTT", "CTT", "TCT", "TTC"], paper.TABLE7_STAGES, ("s4", "ms3", "avss"),
+                       trained_base=TRAINED_BASE)
     for row in rows:
         rep = paper.reported_for(make_spec(BASE, {"stages": row["stages"]}))
         row["latency ms, RTX 3090 (reported)"] = rep and rep.latency_ms
-    notes = "The ELF decoder with convolution (C) or transformer (T) blocks at each of its three stages; CTT is AVESFormer."
+    notes = ("The ELF decoder with convolution (C) or transformer (T) blocks at each of its three stages; CTT is AVESFormer."
+             + _trained_note(records, "stages", ["TTT", "CTT", "TCT", "TTC"]))
     return Table("table7", "Table 7: decoder stages", notes, _frame(rows))
 
 

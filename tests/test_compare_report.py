@@ -368,3 +368,35 @@ def test_trained_ablation_with_seeds_localisation_and_reuse(capsys, tmp_path):
     assert code == 0, err
     again = json.loads(out)
     assert again["measured"] == [] and again["variants"] == report["variants"]
+
+
+def test_ablation_tables_show_trained_columns_over_seeds():
+    """Tables 4, 5 and 7: the trained base's variants, J over the seeds (mean, sd, n), their probed
+    checkpoints' energy ratio, cIoU@0.5 and dissipated share, and the audio-blind control in the notes."""
+    from avskit.analyses import tables
+
+    records = fake_records()
+    recipe = {"data": "synthetic:s4", "size": 64, "steps": 800, "batch": 8, "lr": 2e-4, "videos": 3000, "warmup": 30}
+    for fusion, j0 in (("tpavi", 0.70), ("cross_attention", 0.80)):
+        spec = make_spec("avesformer-r18", {"fusion": fusion})
+        for seed in (0, 1, 2):
+            for blind in (False, True) if fusion == "cross_attention" else (False,):
+                value = 0.3 if blind else j0 + 0.01 * seed
+                for metric in ("jaccard", "f_score"):
+                    records.append({"kind": "train", "model": spec.label, "spec": spec.to_dict(), "metric": metric, "value": value,
+                                    "provenance": _prov(**recipe, seed=seed, audio_blind=blind)})
+            site = {"site": "decoder.stages.2.layers.1.fusion.cross_attn.attn", "dissipated_share": 0.25 * seed,
+                    "localisation": {"mean": {"energy_ratio": {"mean": 1.5 + seed}, "ciou@0.5": 0.5, "auc": 0.4, "degenerate": 0, "n": 32}}}
+            records.append({"kind": "attention_frames", "model": spec.label, "spec": spec.to_dict(), "metric": "frames", "value": 32,
+                            "sites": [site], "provenance": _prov(trained={**recipe, "seed": seed, "audio_blind": False}, frames=32,
+                                                                             data="synthetic:s4")})
+    frame = tables.table5(records).frame.set_index("fusion")
+    row = frame.loc["cross_attention"]
+    assert row["synthetic S4 J (measured)"] == pytest.approx(81.0) and row["synthetic S4 J sd (measured)"] == pytest.approx(1.0)
+    assert row["seeds (measured)"] == 3 and row["energy ratio, trained (measured)"] == pytest.approx(2.5)
+    assert row["dissipated share, trained (measured)"] == pytest.approx(0.25) and row["cIoU@0.5, trained (measured)"] == pytest.approx(0.5)
+    assert frame.loc["tpavi"]["synthetic S4 J (measured)"] == pytest.approx(71.0)
+    notes = tables.table5(records).notes
+    assert "avesformer-r18 with each variant" in notes and "800 steps" in notes and "audio-blind control (avesformer-r18, 3 seeds): J 30.0" in notes
+    kept = report.select(records)
+    assert sum(r["kind"] == "attention_frames" for r in kept) == 6 and sum(r["kind"] == "train" and r["spec"]["fusion"] == "tpavi" for r in kept) == 6
