@@ -205,8 +205,64 @@ def scaling_queries(records: list[dict]):
     return fig
 
 
+def localisation_by_variant(records: list[dict]):
+    """Per trained variant of Tables 4, 5 and 7 (avesformer-r18's): the energy ratio (chance = 1) and
+    cIoU@0.5 of its trained maps, one point per seed, the mean and its 95% CI over the seeds (seaborn).
+    A variant without a spatial map (CHA) or without probed checkpoints has no bar."""
+    import pandas as pd
+    import seaborn as sns
+
+    from avskit.analyses.tables import TRAINED_BASE, seed_runs
+
+    plt = _pyplot()
+    rows = []
+    for table, axis, values in (("Table 4", "qg", paper.TABLE4_QG), ("Table 5", "fusion", paper.TABLE5_FUSION),
+                                ("Table 7", "stages", paper.TABLE7_STAGES)):
+        for value in values:
+            found = seed_runs(records, make_spec(TRAINED_BASE, {axis: value}))
+            for seed, run in (found.get("runs") or {}).items():
+                attention = run.get("attention") or {}
+                for metric, key in (("energy ratio", "energy_ratio"), ("cIoU@0.5", "ciou_at_05")):
+                    if attention.get(key) is not None or attention.get("localisation"):
+                        rows.append({"variant": f"{axis}={value}", "table": table, "metric": metric, "value": attention.get(key),
+                                     "seed": seed, "note": attention.get("localisation")})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.42 * max(4, len({r["variant"] for r in rows}))), squeeze=False, sharey=True,
+                             layout="constrained")
+    if not rows:
+        for ax in axes[0]:
+            ax.text(0.5, 0.5, f"no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
+                    ha="center", va="center", transform=ax.transAxes, color="0.4", fontsize=9)
+            ax.set_axis_off()
+    else:
+        frame = pd.DataFrame(rows)
+        order = list(dict.fromkeys(frame["variant"]))
+        state = np.random.get_state()
+        np.random.seed(0)  # the strip jitter: the same records give the same bytes
+        try:
+            for ax, metric in zip(axes[0], ("energy ratio", "cIoU@0.5"), strict=True):
+                part = frame[(frame["metric"] == metric)]
+                scored = part[part["value"].notna()]
+                sns.barplot(data=scored, x="value", y="variant", order=order, hue="table", dodge=False, errorbar=("ci", 95),
+                            seed=0, ax=ax, alpha=0.6, capsize=0.2, err_kws={"linewidth": 1})
+                sns.stripplot(data=scored, x="value", y="variant", order=order, color="black", size=3.5, jitter=0.15, ax=ax)
+                for variant in part[part["value"].isna()]["variant"].unique():  # CHA: nothing to score, said so
+                    ax.text(0.02, order.index(variant), str(part[part["variant"] == variant]["note"].iloc[0]), va="center",
+                            transform=ax.get_yaxis_transform(), fontsize=8, color="0.35")
+                if metric == "energy ratio":
+                    ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1, label="chance (1)")
+                ax.set_xlabel(f"{metric} (measured)", fontsize=9)
+                ax.set_ylabel("")
+                ax.grid(axis="x", alpha=0.3)
+                ax.legend(fontsize=7, loc="lower right")
+        finally:
+            np.random.set_state(state)
+    fig.suptitle(f"Localisation by variant: {TRAINED_BASE}'s variants trained on synthetic S4; each checkpoint's last audio-to-visual "
+                 "map scored against the sounding object\n(points: seeds; bars: the mean and its 95% CI over the seeds)", fontsize=10)
+    return fig
+
+
 FIGURES = {"fig1_accuracy_latency": fig1, "fig3_runtime_breakdown": fig3, "scaling_input_size": scaling_size,
-           "scaling_queries": scaling_queries}
+           "scaling_queries": scaling_queries, "localisation_by_variant": localisation_by_variant}
 
 
 def draw(records: list[dict], out: Path, provenance: dict[str, Any]) -> list[str]:

@@ -27,6 +27,9 @@ FIGURE_NOTES = {
     "fig7_decoder_layers": "The audio-to-visual map of each block of an all-transformer (TTT) decoder.",
     "fig8_fusion_maps": "Figure 8: the audio-to-visual map of each fusion strategy at the last decoder layer, over the frame.",
     "fig9_pqg_queries": "Figure 9: the map of each of the 16 PQG queries.",
+    "localisation_by_variant": "For each trained variant of Tables 4, 5 and 7 (avesformer-r18's, trained on synthetic S4 with the "
+    "seeds of `--train-tables`), the energy ratio (chance = 1, the dashed line) and cIoU@0.5 of its last audio-to-visual map over "
+    "probed test frames: one point per seed, the bar its mean with a 95% CI. CHA has no spatial map. Empty until such runs exist.",
 }
 
 TABLE_READING = {

@@ -172,7 +172,8 @@ def fake_records(device: str = "cpu", scale: float = 1.0) -> list[dict]:
 EXPECTED = ([f"tables/table{i}.{ext}" for i in range(3, 10) for ext in ("md", "tex", "csv")]
             + [f"figures/{stem}.{ext}" for stem in ("fig1_accuracy_latency", "fig3_runtime_breakdown", "fig4a_query_attention",
                                                     "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries",
-                                                    "scaling_input_size", "scaling_queries", "latency_distributions") for ext in ("png", "svg")]
+                                                    "scaling_input_size", "scaling_queries", "latency_distributions", "localisation_by_variant")
+               for ext in ("png", "svg")]
             + ["README.md", "records.jsonl"])
 
 
@@ -398,5 +399,11 @@ def test_ablation_tables_show_trained_columns_over_seeds():
     assert frame.loc["tpavi"]["synthetic S4 J (measured)"] == pytest.approx(71.0)
     notes = tables.table5(records).notes
     assert "avesformer-r18 with each variant" in notes and "800 steps" in notes and "audio-blind control (avesformer-r18, 3 seeds): J 30.0" in notes
+    from avskit.analyses.figures import localisation_by_variant
+
+    fig = localisation_by_variant(records)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["qg=pqg", "fusion=tpavi", "fusion=cross_attention", "stages=CTT"]  # the base is in all three tables
+    assert fig.axes[0].get_xlabel().startswith("energy ratio")
     kept = report.select(records)
     assert sum(r["kind"] == "attention_frames" for r in kept) == 6 and sum(r["kind"] == "train" and r["spec"]["fusion"] == "tpavi" for r in kept) == 6

@@ -65,6 +65,34 @@ def test_training_is_deterministic_and_resumable(tmp_path):
     assert "optimizer" not in saved and saved["frozen"]["parameters"] == 72_141_184  # a finished run keeps weights only
 
 
+def test_validation_curve_leaves_training_bit_identical(tmp_path):
+    """--val-every: the curve comes at every N steps and at the end, and the weights after training are
+    exactly those of the same run without it; a warmup is part of the run's identity."""
+    from avsbench_kit.engine import lr_schedule, run_identity
+
+    val = SyntheticFrames("s4", "val", videos=10, size=64)
+    runs = []
+    for val_every in (0, 2):
+        torch.manual_seed(0)
+        model = build_model("avesformer-r18")
+        cfg = TrainConfig(steps=3, batch=2, warmup=2, val_every=val_every)
+        result = train(model, SyntheticFrames("s4", "train", videos=10, size=64), cfg, validate=lambda m: evaluate(m, val, "s4"))
+        runs.append((model, result))
+    (plain, r0), (validated, r1) = runs
+    assert "val_curve" not in r0 and [point["step"] for point in r1["val_curve"]] == [2, 3]
+    assert set(r1["val_curve"][0]) == {"step", "jaccard", "f_score"}
+    for (name, a), b in zip(plain.state_dict().items(), validated.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    lrs = []
+    scheduler = lr_schedule(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), TrainConfig(steps=10, warmup=4))
+    for _ in range(6):
+        lrs.append(scheduler.get_last_lr()[0])
+        scheduler.optimizer.step()
+        scheduler.step()
+    assert lrs[:4] == pytest.approx([0.25, 0.5 * 0.9 ** 0.9, 0.75 * 0.8 ** 0.9, 0.7 ** 0.9])  # warmup x polynomial decay
+    assert "warmup" in run_identity(TrainConfig(warmup=4), 1) and "warmup" not in run_identity(TrainConfig(), 1)
+
+
 def test_training_changes_only_trainable_weights(tmp_path):
     model, _ = small_run(tmp_path, 1)
     torch.manual_seed(0)  # the same initial weights as small_run's
