@@ -230,7 +230,7 @@ def localisation_by_variant(records: list[dict]):
                              layout="constrained")
     if not rows:
         for ax in axes[0]:
-            ax.text(0.5, 0.5, f"no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
+            ax.text(0.5, 0.5, "no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
                     ha="center", va="center", transform=ax.transAxes, color="0.4", fontsize=9)
             ax.set_axis_off()
     else:
