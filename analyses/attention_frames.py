@@ -78,7 +78,7 @@ def ground_truth(mask: torch.Tensor, subset: str) -> torch.Tensor:
     return (mask > 0).float() if subset == "avss" else (mask > 0.5).float()
 
 
-def _frames(n_total: int, wanted: int) -> list[int]:
+def spread_frames(n_total: int, wanted: int) -> list[int]:
     if wanted >= n_total:
         return list(range(n_total))
     return sorted({round(i * (n_total - 1) / (wanted - 1)) for i in range(wanted)}) if wanted > 1 else [0]
@@ -122,8 +122,18 @@ def probe_frames(spec: ModelSpec, dataset, subset: str, frames: int = 64,
     if len(dataset) == 0:
         raise UserError("the test split has no frames")
     model = build_from_spec(spec)
+    chosen = spread_frames(len(dataset), frames)
+    sites = probe_model(model, dataset, subset, chosen, on_frame)
+    return _clean({"model": spec.label, "spec": spec.to_dict(), "subset": subset, "frames": len(chosen), "frame_indices": chosen,
+                   "sites": sites})
+
+
+def probe_model(model, dataset, subset: str, chosen: list[int], on_frame: Callable[[int, int], None] | None = None) -> list[dict]:
+    """The per-site summaries of a built model over the frames ``chosen`` of ``dataset`` (its weights,
+    mode and the RNG are left as they were: a training run probes itself with this)."""
+    was_training = model.training
+    model.eval()
     declared = declared_sites(model)
-    chosen = _frames(len(dataset), frames)
     per_site: dict[tuple[str, int], dict[str, Any]] = {}
     order: list[tuple[str, int]] = []
     for done, index in enumerate(chosen):
@@ -155,9 +165,22 @@ def probe_frames(spec: ModelSpec, dataset, subset: str, frames: int = 64,
                         entry["maps"][q].append(s)
         if on_frame:
             on_frame(done + 1, len(chosen))
-    sites = [_summary(per_site[key]) for key in order]
-    return _clean({"model": spec.label, "spec": spec.to_dict(), "subset": subset, "frames": len(chosen), "frame_indices": chosen,
-                   "sites": sites})
+    model.train(was_training)
+    return _clean([_summary(per_site[key]) for key in order])
+
+
+def compact(sites: list[dict]) -> list[dict]:
+    """A few numbers per audio-to-visual site, for a training run's curve: dissipated share, row
+    diversity, and the energy ratio of its maps' per-frame mean (None without a spatial map)."""
+    out = []
+    for s in sites:
+        if s["localisation"] is None:
+            continue
+        loc = s["localisation"]
+        out.append({"site": s["site"], "call": s["call"], "dissipated_share": s["dissipated_share"],
+                    "row_diversity": s["row_diversity"]["mean"],
+                    "energy_ratio": loc["mean"]["energy_ratio"]["mean"] if isinstance(loc, dict) else None})
+    return out
 
 
 def _summary(entry: dict[str, Any]) -> dict[str, Any]:

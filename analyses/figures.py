@@ -261,8 +261,67 @@ def localisation_by_variant(records: list[dict]):
     return fig
 
 
+def training_curves(records: list[dict]) -> list[dict[str, Any]]:
+    """The validation curves of the trained base's runs (with audio), one per seed of its most-seeded recipe."""
+    from avskit.analyses.tables import TRAINED_BASE, seed_runs
+
+    spec = make_spec(TRAINED_BASE)
+    found = seed_runs(records, spec)
+    if not found:
+        return []
+    recipe = found["recipe"]
+    curves = {}
+    for r in records:
+        prov = r.get("provenance", {})
+        if r.get("kind") == "train" and r.get("metric") == "jaccard" and r.get("val_curve") and same_spec(r.get("spec"), spec.to_dict()) \
+                and not prov.get("audio_blind") and all(prov.get(k) == v for k, v in recipe.items() if v is not None):
+            curves[prov.get("seed", 0)] = r["val_curve"]
+    return [{"seed": seed, "curve": curve} for seed, curve in sorted(curves.items())]
+
+
+def attention_over_training(records: list[dict]):
+    """Does dissipation appear or fade as the model learns? The trained base's validation J and, at
+    its last audio-to-visual site on fixed validation frames, the energy ratio, the row diversity and
+    the dissipated share, against the training step; one line per seed."""
+    from avskit.analyses.tables import TRAINED_BASE
+
+    plt = _pyplot()
+    runs = training_curves(records)
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="constrained")
+    panels = (("val J", lambda p, a: p.get("jaccard")), ("energy ratio (chance 1)", lambda p, a: a and a.get("energy_ratio")),
+              ("row diversity", lambda p, a: a and a.get("row_diversity")), ("dissipated share", lambda p, a: a and a.get("dissipated_share")))
+    site = None
+    for run in runs:
+        for ax, (_, get) in zip(axes, panels, strict=True):
+            xs, ys = [], []
+            for point in run["curve"]:
+                last = (point.get("attention") or [None])[-1]
+                site = site or (last or {}).get("site")
+                value = get(point, last)
+                if value is not None:
+                    xs.append(point["step"])
+                    ys.append(value)
+            if xs:
+                ax.plot(xs, ys, marker="o", markersize=3, label=f"seed {run['seed']}")
+    for ax, (name, _) in zip(axes, panels, strict=True):
+        ax.set_xlabel("training step")
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no validation curve yet\n(train with --val-every)", ha="center", va="center", transform=ax.transAxes,
+                    color="0.4", fontsize=8)
+    axes[1].axhline(1.0, color="tab:red", linestyle="--", linewidth=1)
+    axes[3].set_ylim(-0.05, 1.05)  # a share: its whole range, so a flat 0 reads as none
+    fig.suptitle(f"Attention over training: {TRAINED_BASE} on synthetic S4, validation J and, on fixed validation frames, "
+                 f"its last audio-to-visual site{' (' + site + ')' if site else ''} (measured)", fontsize=10)
+    return fig
+
+
 FIGURES = {"fig1_accuracy_latency": fig1, "fig3_runtime_breakdown": fig3, "scaling_input_size": scaling_size,
-           "scaling_queries": scaling_queries, "localisation_by_variant": localisation_by_variant}
+           "scaling_queries": scaling_queries, "localisation_by_variant": localisation_by_variant,
+           "attention_over_training": attention_over_training}
 
 
 def draw(records: list[dict], out: Path, provenance: dict[str, Any]) -> list[str]:

@@ -30,6 +30,9 @@ FIGURE_NOTES = {
     "localisation_by_variant": "For each trained variant of Tables 4, 5 and 7 (avesformer-r18's, trained on synthetic S4 with the "
     "seeds of `--train-tables`), the energy ratio (chance = 1, the dashed line) and cIoU@0.5 of its last audio-to-visual map over "
     "probed test frames: one point per seed, the bar its mean with a 95% CI. CHA has no spatial map. Empty until such runs exist.",
+    "attention_over_training": "The trained base's runs (`--val-every`): validation J and, on 16 fixed validation frames, the energy "
+    "ratio, row diversity and dissipated share of its last audio-to-visual site at each validation step, one line per seed: whether "
+    "dissipation appears or fades as the model learns. Empty until such runs exist.",
 }
 
 TABLE_READING = {

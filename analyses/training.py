@@ -17,6 +17,7 @@ from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_a
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.results import append_records, ensure_writable_folder, make_record
 from avsbench_kit.spec import ModelSpec
+from avskit.analyses.attention_frames import compact, probe_model, spread_frames
 
 SYNTHETIC_PREFIX = "synthetic:"
 SUBSETS = ("s4", "ms3", "avss")
@@ -72,6 +73,9 @@ def _classes_for(spec: ModelSpec, subset: str) -> None:
         raise UserError(f"{subset} is binary: the model must have classes=1, not {spec.classes}")
 
 
+PROBE_FRAMES = 16  # val frames a training run's attention is probed on at each validation
+
+
 def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: Path, results: Path | None = None,
                  on_step: Callable[[int, float], None] | None = None, on_eval: Callable[[int, int], None] | None = None,
                  restart: bool = False, on_plan: Callable[[dict[str, Any]], None] | None = None,
@@ -104,8 +108,14 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
         if len(val_set) == 0:
             raise UserError(f"--data {data.data}: the val split is empty; --val-every needs one")
 
-        def validate(net):  # the validation curve: J and F on the val split, as the test is scored
-            return evaluate(net, val_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, device=cfg.device)
+        probed = spread_frames(len(val_set), PROBE_FRAMES)
+
+        def validate(net):  # the validation curve: J and F on the val split, as the test is scored, and the
+            # attention of the model's audio-to-visual sites on a fixed few val frames (whether dissipation appears or fades)
+            point = evaluate(net, val_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, device=cfg.device)
+            if not cfg.audio_blind and cfg.device == "cpu":
+                point["attention"] = compact(probe_model(net, val_set, subset, probed))
+            return point
 
     started = time.perf_counter()
     trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features, validate=validate)

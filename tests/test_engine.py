@@ -68,19 +68,26 @@ def test_training_is_deterministic_and_resumable(tmp_path):
 def test_validation_curve_leaves_training_bit_identical(tmp_path):
     """--val-every: the curve comes at every N steps and at the end, and the weights after training are
     exactly those of the same run without it; a warmup is part of the run's identity."""
+    import copy
+
     from avsbench_kit.engine import lr_schedule, run_identity
+    from avskit.analyses.attention_frames import compact, probe_model
 
     val = SyntheticFrames("s4", "val", videos=10, size=64)
+    first = build_model("avesformer-r18")
     runs = []
     for val_every in (0, 2):
-        torch.manual_seed(0)
-        model = build_model("avesformer-r18")
+        model = copy.deepcopy(first)  # the same initial weights
         cfg = TrainConfig(steps=3, batch=2, warmup=2, val_every=val_every)
-        result = train(model, SyntheticFrames("s4", "train", videos=10, size=64), cfg, validate=lambda m: evaluate(m, val, "s4"))
+        result = train(model, SyntheticFrames("s4", "train", videos=10, size=64), cfg,
+                       validate=lambda m: {**evaluate(m, val, "s4"), "attention": compact(probe_model(m, val, "s4", [0, 1]))})
         runs.append((model, result))
     (plain, r0), (validated, r1) = runs
     assert "val_curve" not in r0 and [point["step"] for point in r1["val_curve"]] == [2, 3]
-    assert set(r1["val_curve"][0]) == {"step", "jaccard", "f_score"}
+    assert set(r1["val_curve"][0]) == {"step", "jaccard", "f_score", "attention"}
+    sites = r1["val_curve"][-1]["attention"]  # the fusion sites' attention as the run learns
+    assert sites and all(".fusion." in a["site"] and set(a) == {"site", "call", "dissipated_share", "row_diversity", "energy_ratio"}
+                         for a in sites)
     for (name, a), b in zip(plain.state_dict().items(), validated.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
     lrs = []
