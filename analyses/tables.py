@@ -276,7 +276,8 @@ def _trained_note(records: list[dict], axis: str, values: list) -> str:
             "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds.")
     if blind:
         j, sd = _mean_sd([r["value"] for r in blind])
-        note += f" The audio-blind control ({TRAINED_BASE}, {len(blind)} seeds): J {100 * j:.1f}" + (f" ± {100 * sd:.1f}." if sd else ".")
+        note += (f" The audio-blind control ({TRAINED_BASE}, {len(blind)} seed{'s' if len(blind) != 1 else ''}): J {100 * j:.1f}"
+                 + (f" ± {100 * sd:.1f}." if sd else "."))
     return note
 
 
@@ -377,6 +378,8 @@ def _cell(column: str, value: Any) -> str:
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return MISSING
     if isinstance(value, float):
+        if column.startswith("seeds"):
+            return str(int(value))  # a count (a float only because the column has gaps)
         return f"{value:.2f}" if ("ratio" in column or "share" in column) else f"{value:.1f}"
     return str(value)
 
