@@ -1071,7 +1071,8 @@ def report(
     table = Table(title="Table 3: measured here beside the paper", caption="paper = reported (RTX 3090); here = measured on this "
                   "machine; ratio = latency / avesformer-r50's, in the same run", caption_justify="left")
     rows = summary["table3"]
-    columns = [c for c in (rows[0] if rows else {}) if c != "declared by released code M" and "declared params" not in c]
+    columns = [c for c in (rows[0] if rows else {}) if c not in ("declared by released code M", "live in released code M")
+               and "declared params" not in c]
     for col in columns:
         table.add_column(escape(_short_header(col)), justify="left" if col == "model" else "right", min_width=15 if col == "model" else None)
     for row in rows:
