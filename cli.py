@@ -920,8 +920,9 @@ def compare(
         specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
     if train and any(s.family == "foreign" for s in specs):
         raise UserError("--train trains zoo models only; a referenced model is measured without it")
-    kinds = {"all": MEASUREMENTS, "none": ()}.get(measure_.strip().lower()) if measure_.strip().lower() in ("all", "none") else \
-        tuple(dict.fromkeys(k.strip() for k in measure_.split(",") if k.strip()))
+    named = {"all": MEASUREMENTS, "none": ()}
+    text = measure_.strip().lower()
+    kinds = named[text] if text in named else tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
     opts = MeasureOptions(device=device, size=size, warmup=warmup, iters=iters, threads=threads, train=train, subset=subset,
                           steps=steps, batch=batch, train_size=train_size, videos=videos, seeds=_seeds(seeds), train_warmup=train_warmup,
                           val_every=val_every, audio_blind_control=audio_blind_control, probe_frames=probe_frames, measurements=kinds)

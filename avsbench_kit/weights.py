@@ -145,8 +145,8 @@ def _mismatch(path: str, what: str, label: str, missing, unexpected, shapes: lis
     hint = ""
     if any("classifier" in s or "output_head" in s for s in shapes):
         hint = "; is it an AVSS (71-class) file? then --set classes=71"
-    elif any(s.startswith("temporal_encoder.layers.") and ".ffn." in s for s in shapes):
-        width = next(s for s in shapes if s.startswith("temporal_encoder.layers.") and ".ffn.net.0.weight" in s).split("(")[1].split(",")[0]
+    elif first := next((s for s in shapes if s.startswith("temporal_encoder.layers.") and ".ffn.net.0.weight" in s), None):
+        width = first.split("(")[1].split(",")[0]  # "KEY: (2048, 256) in the file, ..."
         hint = f"; the file's temporal feed-forward width is {width}: --set temporal_ffn={width}"
     return UserError(f"weights {path}: {what} does not fit {label}: {'; '.join(parts)}{hint}")
 

@@ -123,6 +123,18 @@ def _sequential(state: dict[str, Tensor], src: str, dst: str, pairs: tuple[tuple
     return out
 
 
+def _tpavi(state: dict[str, Tensor], src: str, dst: str) -> dict[str, Tensor]:
+    """A released ``TPAVIModule`` under ``src`` (AVSBench's or ECMVAE's) -> :class:`avskit.baselines.tpavi.TPAVI`
+    under ``dst``: its 1x1x1 Conv3d kernels become Linear weights, ``W_z.0/W_z.1`` -> ``W_z``/``bn``."""
+    out: dict[str, Tensor] = {}
+    for conv in ("theta", "phi", "g"):
+        out[f"{dst}{conv}.weight"] = state[f"{src}{conv}.weight"].flatten(1)
+        out[f"{dst}{conv}.bias"] = state[f"{src}{conv}.bias"]
+    out[f"{dst}W_z.weight"] = state[f"{src}W_z.0.weight"].flatten(1)
+    out[f"{dst}W_z.bias"] = state[f"{src}W_z.0.bias"]
+    return out | _moved(state, f"{src}W_z.1.", f"{dst}bn.") | _moved(state, f"{src}norm_layer.", f"{dst}norm.")
+
+
 # parts of the released checkpoints that their forward never runs
 AVSEGFORMER_UNUSED = ("head.fpn.", "head.attn_fc.", "backbone.layer3_2.", "backbone.layer4_2.", "backbone.head.")
 AVSBENCH_UNUSED = ("resnet.layer3_2.", "resnet.layer4_2.", "path4.resConfUnit1.", "encoder_backbone.head.")
@@ -158,13 +170,7 @@ def avsbench_release(state: dict[str, Tensor], spec) -> "Converted":
     for i in range(4):
         out |= _moved(src, f"conv{i + 1}.conv2d_list.", f"stage_convs.{i}.convs.")
         t, d = f"tpavi_b{i + 1}.", f"tpavi.{i}."
-        out |= _moved(src, f"{t}align_channel.", f"{d}align_channel.") | _moved(src, f"{t}norm_layer.", f"{d}norm.")
-        for conv in ("theta", "phi", "g"):  # 1x1x1 Conv3d kernels -> Linear
-            out[f"{d}{conv}.weight"] = src[f"{t}{conv}.weight"].flatten(1)
-            out[f"{d}{conv}.bias"] = src[f"{t}{conv}.bias"]
-        out[f"{d}W_z.weight"] = src[f"{t}W_z.0.weight"].flatten(1)
-        out[f"{d}W_z.bias"] = src[f"{t}W_z.0.bias"]
-        out |= _moved(src, f"{t}W_z.1.", f"{d}bn.")
+        out |= _moved(src, f"{t}align_channel.", f"{d}align_channel.") | _tpavi(src, t, d)
         for n, path in ((1, "lateral_unit"), (2, "out_unit")):
             if not (i == 3 and n == 1):  # path4's first unit never runs
                 out |= _moved(src, f"path{i + 1}.resConfUnit{n}.", f"decoder.path{i + 1}.{path}.")
@@ -234,13 +240,7 @@ def ecmvae_release(state: dict[str, Tensor], spec) -> "Converted":
     out |= _moved(src, f"{vae}sc1_prior.", "vae.visual_code.") | _moved(src, f"{vae}sc2_prior.", "vae.audio_code.")
     out |= _moved(src, f"{vae}noise_model_prior.noise_conv.", "vae.fuse.")
     for i in range(4):
-        t, d = f"fusion_modules.{i}.", f"tpavi.{i}."
-        for conv in ("theta", "phi", "g"):  # 1x1x1 Conv3d kernels -> Linear
-            out[f"{d}{conv}.weight"] = src[f"{t}{conv}.weight"].flatten(1)
-            out[f"{d}{conv}.bias"] = src[f"{t}{conv}.bias"]
-        out[f"{d}W_z.weight"] = src[f"{t}W_z.0.weight"].flatten(1)
-        out[f"{d}W_z.bias"] = src[f"{t}W_z.0.bias"]
-        out |= _moved(src, f"{t}W_z.1.", f"{d}bn.") | _moved(src, f"{t}norm_layer.", f"{d}norm.")
+        out |= _tpavi(src, f"fusion_modules.{i}.", f"tpavi.{i}.")  # ECMVAE's TPAVI has no align_channel
     for k in range(4):
         block = f"decoder_prior.fusion_block_{k + 1}"
         for unit, ours in (("resConfUnit1", "lateral_unit"), ("resConfUnit2", "out_unit")):
