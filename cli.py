@@ -1014,6 +1014,9 @@ def report(
                                                                           "checkpoints in --weights-dir on it first.")] = None,
     weights_dir: Annotated[Optional[str], typer.Option(metavar="DIR", help="Where the released checkpoints are, under the releases' file names "
                                                                            "(README: Released checkpoints).")] = None,
+    maps: Annotated[str, typer.Option(metavar="trained|untrained", help="Figures 4a, 7, 8 and 9: from the trained checkpoints' maps when the "
+                                                                        "records hold them (default; a panel without a checkpoint says "
+                                                                        "[untrained]), or all from random weights, labelled untrained.")] = "trained",
     results: ResultsOption = None,
     json_out: JsonFlag = False,
     launch=None,
@@ -1032,6 +1035,8 @@ def report(
 
         avskit report --no-measure --results reports/records.jsonl --out /tmp/again
 
+        avskit report --no-measure --results reports/records.jsonl --out /tmp/untrained --maps untrained
+
         avskit report --train synthetic:s4 --steps 600 --json
 
         avskit report --train synthetic:s4 --train-tables 3,4,5 --seeds 0,1,2 --steps 600 --train-warmup 30
@@ -1045,7 +1050,10 @@ def report(
 
     if steps < 1:
         raise UserError(f"--steps must be at least 1, got {steps}")
-    from avskit.analyses.report import TRAINABLE_TABLES
+    from avskit.analyses.report import MAPS, TRAINABLE_TABLES
+
+    if maps not in MAPS:
+        raise UserError(f"--maps {maps!r} is not accepted; choose trained or untrained")
 
     chosen = tuple(dict.fromkeys(f"table{t.strip().removeprefix('table')}" for t in train_tables.split(",") if t.strip()))
     if not chosen or set(chosen) - set(TRAINABLE_TABLES):
@@ -1060,7 +1068,8 @@ def report(
         raise UserError(f"--no-measure: no record store at {store}")
     with err.status("report...") as status:
         summary = run_report(Path(out_dir), store, quick=quick, measure_first=measure, device=device, threads=threads,
-                             train=train_opts, progress=lambda m: status.update(escape(m)), released=released, launch=launch)
+                             train=train_opts, progress=lambda m: status.update(escape(m)), released=released, launch=launch,
+                             maps=maps)
     if json_out:
         _print_json(summary)
         return

@@ -40,18 +40,21 @@ class Sample:
     rgb: np.ndarray  # [H, W, 3] uint8, for overlays
     audio: torch.Tensor  # [1, 1, 96, 64]
     description: str
+    mask: np.ndarray | None = None  # [H, W] 0/1: the sounding object, when known (synthetic frames): maps are scored against it
 
 
-def synthetic_sample(size: int = 224, seed: int = 0) -> Sample:
-    """Frame 0 of a synthetic S4 video (avsbench_kit.data.synthetic): 2-5 shapes, the sound of one."""
+def synthetic_sample(size: int = 224, seed: int = 0, video: int = 0, frame: int = 0) -> Sample:
+    """A frame of a synthetic S4 video (avsbench_kit.data.synthetic): 2-5 shapes, the sound of one.
+    ``seed`` is the benchmark's seed; a trained model is shown a video of its test split."""
     from avsbench_kit.data.synthetic import CLASSES, synthetic_frame
 
-    frame = synthetic_frame("s4", seed, 0, 0, size)
-    names = ", ".join(CLASSES[c][0] for c in frame.objects)
-    sounding = CLASSES[frame.objects[frame.sounding[0]]]
-    audio = waveform_to_examples(frame.waveform, SAMPLE_RATE)[:1].unsqueeze(1)
-    return Sample(normalise_rgb(frame.image)[None], frame.image, audio,
-                  f"synthetic S4 frame (seed {seed}): {names}; the {sounding[0]} ({sounding[1]}) sounds")
+    made = synthetic_frame("s4", seed, video, frame, size)
+    names = ", ".join(CLASSES[c][0] for c in made.objects)
+    sounding = CLASSES[made.objects[made.sounding[0]]]
+    audio = waveform_to_examples(made.waveform, SAMPLE_RATE)[:1].unsqueeze(1)
+    where = f"seed {seed}" + (f", video {video}, frame {frame}" if video or frame else "")
+    return Sample(normalise_rgb(made.image)[None], made.image, audio,
+                  f"synthetic S4 frame ({where}): {names}; the {sounding[0]} ({sounding[1]}) sounds", (made.mask > 0).astype(np.uint8))
 
 
 def load_sample(image_path: str | None, audio_path: str | None, size: int = 224) -> Sample:
@@ -220,23 +223,50 @@ def _variant(base: ModelSpec, **changes) -> ModelSpec:
 OWN_FUSION_SITES = {"avsbench": ("tpavi.1", 8), "avsegformer": ("mask_head.mixer", 4)}
 
 
-def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None] | None = None,
+                 checkpoints: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the attention figures show, as plain JSON data (maps over the stride-8 pixels).
 
     With ``weights``, every panel the given model can supply comes from it (an AVESFormer checkpoint:
     all panels of its own configuration; AVSegFormer: its QG in Figure 4a and its CHA map in
-    Figure 8; AVSBench: its TPAVI map in Figure 8); each panel says where its weights came from."""
+    Figure 8; AVSBench: its TPAVI map in Figure 8); each panel says where its weights came from.
+    ``checkpoints`` (variant label -> {"path", "sha256", "steps", "seed", "jaccard"}): each panel's
+    variant drawn from its own trained checkpoint where there is one (Figure 8: each fusion's own),
+    the others random and marked so. When the sample has a mask, each map carries its localisation
+    scores (:func:`avsbench_kit.probes.localisation.score_map`)."""
     say = progress or (lambda message: None)
+    checkpoints = checkpoints or {}
     base = _figure_base(spec)
     hw = _first_level(sample.image.shape[-1])
     weighted = spec.family != "avesformer" and bool(getattr(spec, "weights", None))
     own = capture(spec, sample) if weighted else None
+    used: dict[str, list[str]] = {}
+
+    def pick(variant: ModelSpec, figure: str) -> ModelSpec:
+        """The variant with its trained checkpoint, when the store has one."""
+        found = checkpoints.get(variant.label)
+        if found is None:
+            return variant
+        used.setdefault(figure, [])
+        if variant.label not in used[figure]:
+            used[figure].append(variant.label)
+        return dataclasses.replace(variant, weights=found["path"])
 
     def source(variant: ModelSpec) -> str:
-        return "weights" if variant.weights else "random"
+        if dataclasses.replace(variant, weights=None).label in checkpoints and variant.weights:
+            return "trained"
+        return "weights" if variant.weights else "untrained" if checkpoints else "random"
+
+    def scored(heat: np.ndarray) -> dict[str, Any] | None:
+        if sample.mask is None:
+            return None
+        from avsbench_kit.probes.localisation import score_map
+
+        scores = score_map(torch.as_tensor(np.asarray(heat, dtype=np.float64)), torch.as_tensor(sample.mask))
+        return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}
 
     say("fig4a: QG vs PQG query probabilities")
-    qg_spec, pqg_spec = _variant(base, qg="qg", queries=300), _variant(base, qg="pqg", queries=16)
+    qg_spec, pqg_spec = pick(_variant(base, qg="qg", queries=300), "fig4a"), pick(_variant(base, qg="pqg", queries=16), "fig4a")
     qg_from = own if weighted and spec.family == "avsegformer" else capture(qg_spec, sample)
     qg_rec = [r for r in qg_from.records if ".cross_attn" in r.site and r.site.startswith("query_generator")][-1]
     pqg_rec = [r for r in capture(pqg_spec, sample).records if r.site.startswith("query_generator")][-1]
@@ -249,32 +279,42 @@ def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None
     stages = base.stages if base.stages.endswith("T") else base.stages[:-1] + "T"
     fig8 = []
     for fusion in FUSIONS_SHOWN:
-        variant = _variant(base, fusion=fusion, stages=stages)
+        variant = pick(_variant(base, fusion=fusion, stages=stages), "fig8")
         record = _fusion_record(capture(variant, sample), last)
-        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record),
-                     "source": source(variant)})
+        heat = pixel_map(record, hw)
+        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(heat), "verdict": _verdict(record),
+                     "source": source(variant), "scores": None if record.kind == "cha" else scored(heat)})
     if weighted and spec.family in OWN_FUSION_SITES:
         site, stride = OWN_FUSION_SITES[spec.family]
         record = _fusion_record(own, site)
         size = sample.image.shape[-1] // stride
-        fig8.append({"fusion": spec.name, "kind": record.kind, "map": _rounded(pixel_map(record, (size, size))),
-                     "verdict": _verdict(record), "source": "weights"})
+        heat = pixel_map(record, (size, size))
+        fig8.append({"fusion": spec.name, "kind": record.kind, "map": _rounded(heat),
+                     "verdict": _verdict(record), "source": "weights", "scores": None if record.kind == "cha" else scored(heat)})
     say("fig9: PQG queries")
-    spec9 = _variant(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages)
+    spec9 = pick(_variant(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages), "fig9")
     record = _fusion_record(capture(spec9, sample), f"decoder.stages.{len(spec9.stages) - 1}.layers.1.fusion")
-    fig9 = [_rounded(pixel_map(record, hw, key=i)) for i in range(record.n_keys)]
+    heats9 = [pixel_map(record, hw, key=i) for i in range(record.n_keys)]
+    fig9 = [_rounded(heat) for heat in heats9]
     say("fig7: decoder layers")
-    spec7 = _variant(base, stages="TTT", fusion="cross_attention")
+    spec7 = pick(_variant(base, stages="TTT", fusion="cross_attention"), "fig7")
     recorder = capture(spec7, sample)
     fig7 = []
     for prefix in [f"decoder.stages.{s}.layers.{layer}.fusion" for s in range(3) for layer in range(2)]:
         record = _fusion_record(recorder, prefix)
-        fig7.append({"map": _rounded(pixel_map(record, hw)), "verdict": _verdict(record)})
-    return {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
+        heat = pixel_map(record, hw)
+        fig7.append({"map": _rounded(heat), "verdict": _verdict(record), "scores": scored(heat)})
+    data = {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
             "weights": (weights_note(spec) + " in the panels marked [weights], the others random") if weighted else weights_note(base),
             "sources": {"fig4a": [fig4a["qg"]["source"], fig4a["pqg"]["source"]], "fig8": [e["source"] for e in fig8],
                         "fig9": source(spec9), "fig7": source(spec7)},
             "fig4a": fig4a, "fig8": fig8, "fig9": fig9, "fig7": fig7}
+    if sample.mask is not None:
+        data["fig9_scores"] = [scored(heat) for heat in heats9]
+    if checkpoints:
+        data["weights"] = "trained checkpoints in the panels marked [trained], random weights in those marked [untrained]"
+        data["checkpoints"] = {figure: [{"label": label, **checkpoints[label]} for label in labels] for figure, labels in used.items()}
+    return data
 
 
 def draw_sites(spec, sites: list[dict[str, Any]], input_description: str, out: Path) -> list[str]:
@@ -300,17 +340,55 @@ MAP_FIGURES = {"fig4a": "fig4a_query_attention", "fig8": "fig8_fusion_maps", "fi
 
 
 def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any]) -> list[str]:
-    """The four attention figures from ``collect_maps`` data: the same data, the same bytes."""
+    """The four attention figures from ``collect_maps`` data: the same data, the same bytes. Maps from
+    trained checkpoints name them (label, seed, steps, J, SHA-256) in the footer and the metadata;
+    maps from random weights say "untrained" in their titles."""
     import matplotlib
 
     matplotlib.use("Agg")
     provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
+    trained = "checkpoints" in data
     written = []
     for key, draw in (("fig4a", _fig4a), ("fig8", _fig8), ("fig9", _fig9), ("fig7", _fig7)):
         sources = data.get("sources", {}).get(key)
-        shown = {**provenance, "panel weights": sources} if sources is not None else provenance
-        written += save_figure(draw(data[key], rgb), out / MAP_FIGURES[key], shown)
+        shown = {**provenance, "panel weights": sources} if sources is not None else dict(provenance)
+        if trained:
+            used = data["checkpoints"].get(key, [])
+            shown["checkpoints"] = used
+            shown["weights"] = ("trained: " + "; ".join(_checkpoint_line(c) for c in used)) if used else "untrained (random weights): no checkpoint"
+        fig = draw(data[key], rgb) if key != "fig9" else draw(data[key], rgb, data.get("fig9_scores"))
+        _state(fig, trained, data.get("sources", {}).get(key))
+        written += save_figure(fig, out / MAP_FIGURES[key], shown)
     return written
+
+
+def _checkpoint_line(c: dict[str, Any]) -> str:
+    j = f", J {c['jaccard']:.3f}" if c.get("jaccard") is not None else ""
+    return f"{c['label']} (seed {c.get('seed', '?')}, {c.get('steps', '?')} steps{j}, sha256 {str(c.get('sha256', ''))[:12]})"
+
+
+def _state(fig, trained: bool, sources) -> None:
+    """A line under the figure's title: whether its maps come from trained models."""
+    kinds = set(sources if isinstance(sources, list) else [sources or "random"])
+    kinds = {k.rsplit(", ", 1)[-1] for k in kinds}
+    if kinds <= {"random", "untrained"}:
+        words = "UNTRAINED: random weights, so these maps show the architecture's structure, not what a model learns"
+    elif trained:
+        words = "trained checkpoints (synthetic S4)" + ("; panels marked [untrained] have none yet: random weights" if "untrained" in kinds else "")
+    else:
+        words = "panels marked [weights] from the given weights, the others random"
+    title = fig.get_suptitle()
+    fig.suptitle(f"{title}\n{words}", fontsize=10)
+
+
+def _scores_text(scores: dict[str, Any] | None) -> str:
+    """A map's localisation scores in a panel title (energy ratio: chance reads 1)."""
+    if not scores:
+        return ""
+    if scores.get("degenerate"):
+        return "\nconstant map: localises nothing"
+    auc = "n/a" if scores.get("roc_auc") is None else f"{scores['roc_auc']:.2f}"
+    return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, AUC {auc}"
 
 
 def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
@@ -324,15 +402,17 @@ def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
     ax.axis("off")
 
 
-def _from(panel: dict) -> str:
-    """`` [weights]`` in a panel's title when it was drawn from the given weights file."""
-    return " [weights]" if panel.get("source", "").endswith(", weights") else ""
+def _from(panel: dict | str | None) -> str:
+    """`` [weights]`` or `` [trained]`` in a panel's title when its weights were not random."""
+    source = (panel.get("source", "") if isinstance(panel, dict) else panel) or ""
+    kind = source.rsplit(", ", 1)[-1]
+    return {"weights": " [weights]", "trained": " [trained]", "untrained": " [untrained]"}.get(kind, "")
 
 
 def _fig4a(data: dict, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
     im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
     axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer){_from(data['qg'])}\n{data['qg']['verdict']}", fontsize=9)
     axes[0].set_xlabel("query")
@@ -350,23 +430,23 @@ def _fig4a(data: dict, rgb: np.ndarray):
 def _fig8(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 3.6))
+    fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 4.0))
     for ax, entry in zip(axes, data, strict=True):
-        weights = " [weights]" if entry.get("source") == "weights" else ""
-        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){weights}\n{entry['verdict']}")
+        scores = "\nno spatial map (channel weights)" if entry["kind"] == "cha" and "scores" in entry else _scores_text(entry.get("scores"))
+        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){_from(entry)}\n{entry['verdict']}{scores}")
     fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
     return fig
 
 
-def _fig9(data: list, rgb: np.ndarray):
+def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
     import matplotlib.pyplot as plt
 
     cols = 4
     rows = math.ceil(len(data) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.6 * rows + 0.6))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.9 * rows + 0.8))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         if i < len(data):
-            _overlay(ax, rgb, data[i], f"query {i}")
+            _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""))
         else:
             ax.axis("off")
     fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
@@ -376,9 +456,9 @@ def _fig9(data: list, rgb: np.ndarray):
 def _fig7(data: list, rgb: np.ndarray):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.4))
+    fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.8))
     for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):
-        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}")
+        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}{_scores_text(entry.get('scores'))}")
     fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
     return fig
 

@@ -103,24 +103,81 @@ def measure_missing(plan: Plan, store: Path, device: str = "cpu", threads: int |
 
 
 def _maps(store: Path, say: Callable[[str], None]) -> None:
-    """The attention maps of figures 4, 7, 8 and 9 as one record (drawn later from the record)."""
+    """The attention maps of figures 4, 7, 8 and 9 as records (drawn later from the records): once
+    from random weights, and again from the trained checkpoints whenever the store's set of them changes."""
     import torch
 
     from avsbench_kit.profiling.env import command_line, environment
     from avsbench_kit.results import append_records, make_record
     from avskit.analyses.dissipation import collect_maps, synthetic_sample
 
-    spec = make_spec("avesformer-r18")
-    if _maps_record(load_records(store)):
+    records = load_records(store)
+    spec = make_spec(tables.TRAINED_BASE)
+    prov = {**environment(torch.device("cpu")), "command": command_line()}
+    if not _maps_record(records):
+        data = collect_maps(spec, synthetic_sample(tables.REPORT_SIZE, MAPS_SEED), progress=lambda m: say(f"maps: {m}"))
+        append_records([make_record("attention_maps", spec.label, spec.to_dict(), "maps", len(data["fig9"]), "maps",
+                                    {**prov, "size": tables.REPORT_SIZE, "input_seed": MAPS_SEED}, data=data)], store)
+    found = trained_checkpoints(records)
+    if not found or _maps_record(records, trained=found):
         return
-    data = collect_maps(spec, synthetic_sample(tables.REPORT_SIZE, MAPS_SEED), progress=lambda m: say(f"maps: {m}"))
-    prov = {**environment(torch.device("cpu")), "command": command_line(), "size": tables.REPORT_SIZE, "input_seed": MAPS_SEED}
-    append_records([make_record("attention_maps", spec.label, spec.to_dict(), "maps", len(data["fig9"]), "maps", prov, data=data)], store)
+    size, video = found[tables.TRAINED_BASE if tables.TRAINED_BASE in found else next(iter(found))]["frame"]
+    sample = synthetic_sample(size, MAPS_SEED, video, 0)
+    checkpoints = {label: {k: v for k, v in info.items() if k != "frame"} for label, info in found.items()}
+    data = collect_maps(spec, sample, progress=lambda m: say(f"trained maps: {m}"), checkpoints=checkpoints)
+    append_records([make_record("attention_maps", spec.label, spec.to_dict(), "maps", len(data["fig9"]), "maps",
+                                {**prov, "size": size, "input_seed": MAPS_SEED, "input_video": video, "trained": _maps_key(found)},
+                                data=data)], store)
 
 
-def _maps_record(records: list[dict]) -> dict | None:
-    found = [r for r in records if r.get("kind") == "attention_maps" and r["provenance"].get("input_seed") == MAPS_SEED
-             and r["provenance"].get("size") == tables.REPORT_SIZE]
+def chosen_maps(records: list[dict], maps: str = "trained") -> dict | None:
+    """The maps record the report draws: the trained checkpoints' (``maps="trained"``, when there is
+    one), else the random-weight one."""
+    return (maps == "trained" and _maps_record(records, trained=True)) or _maps_record(records)
+
+
+def trained_checkpoints(records: list[dict]) -> dict[str, dict[str, Any]]:
+    """The seed-0 checkpoints of the trained ablation variants (and the base) that the store's probes
+    name and that are still on disk with their recorded SHA-256: label -> path, sha256, seed, steps,
+    jaccard, and frame = (the training frame size, the first video of the synthetic test split)."""
+    from avsbench_kit.data.synthetic import split_of
+    from avsbench_kit.weights import file_sha256
+
+    found: dict[str, dict[str, Any]] = {}
+    for _, _, axis, values in SWEEPS:
+        if axis not in TRAINED_AXES:
+            continue
+        for value in values:
+            spec = make_spec(tables.TRAINED_BASE, {axis: value})
+            runs = tables.seed_runs(records, spec)
+            run = (runs.get("runs") or {}).get(0, {})
+            checkpoint = run.get("checkpoint")
+            if spec.label in found or not checkpoint or not Path(checkpoint["path"]).is_file():
+                continue
+            if file_sha256(checkpoint["path"]) != checkpoint["sha256"]:
+                continue  # overwritten since it was probed
+            recipe = runs["recipe"]
+            videos = recipe.get("videos") or 3000
+            test = next(v for v in range(videos) if split_of(v, videos) == "test")
+            found[spec.label] = {"path": checkpoint["path"], "sha256": checkpoint["sha256"], "seed": 0, "steps": recipe.get("steps"),
+                                 "jaccard": run.get("jaccard"), "frame": (recipe.get("size") or 64, test)}
+    return found
+
+
+def _maps_key(found: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return sorted([label, info["sha256"]] for label, info in found.items())
+
+
+def _maps_record(records: list[dict], trained: dict[str, dict[str, Any]] | bool | None = None) -> dict | None:
+    """The latest maps record: from random weights (``trained`` None), from any trained checkpoints
+    (True), or from exactly these checkpoints (a ``trained_checkpoints`` result)."""
+    found = [r for r in records if r.get("kind") == "attention_maps" and r["provenance"].get("input_seed") == MAPS_SEED]
+    if trained is None:
+        found = [r for r in found if "trained" not in r["provenance"] and r["provenance"].get("size") == tables.REPORT_SIZE]
+    elif trained is True:
+        found = [r for r in found if r["provenance"].get("trained")]
+    else:
+        found = [r for r in found if r["provenance"].get("trained") == _maps_key(trained)]
     return found[-1] if found else None
 
 
@@ -158,6 +215,7 @@ def select(records: list[dict]) -> list[dict]:
                         and str(r["provenance"].get("data", "")).startswith("synthetic:"):
                     keep(r)
     keep(_maps_record(records))
+    keep(_maps_record(records, trained=True))
     return [r for r in records if id(r) in wanted]
 
 
@@ -183,8 +241,13 @@ def latency_panels(records: list[dict]) -> list[tuple[str, list[dict]]]:
     return panels
 
 
-def render(records: list[dict], out: Path) -> list[str]:
-    """Tables, figures, README and records.jsonl into ``out`` from ``records`` only; returns the files written."""
+MAPS = ("trained", "untrained")
+
+
+def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
+    """Tables, figures, README and records.jsonl into ``out`` from ``records`` only; returns the files
+    written. ``maps``: draw figures 4a, 7, 8 and 9 from the trained checkpoints' maps when the records
+    hold them (else from random weights, said in their titles), or from random weights."""
     import numpy as np
 
     from avsbench_kit.data.synthetic import synthetic_frame
@@ -201,10 +264,11 @@ def render(records: list[dict], out: Path) -> list[str]:
     written += save_figure(figures.latency_distributions(latency_panels(used), "Latency distributions of each table's run "
                                                          "(every timed round; 224x224, batch 1)"),
                            out / "figures" / "latency_distributions", prov)
-    maps = _maps_record(used)
-    if maps:
-        rgb = synthetic_frame("s4", maps["provenance"]["input_seed"], 0, 0, maps["provenance"]["size"]).image
-        written += render_maps(maps["data"], np.asarray(rgb), out / "figures", {**provenance([maps]), "time": maps["provenance"].get("time")})
+    chosen = chosen_maps(used, maps)
+    if chosen:
+        p = chosen["provenance"]
+        rgb = synthetic_frame("s4", p["input_seed"], p.get("input_video", 0), 0, p["size"]).image
+        written += render_maps(chosen["data"], np.asarray(rgb), out / "figures", {**provenance([chosen]), "time": p.get("time")})
     written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
     from avskit.analyses.report_readme import readme
 
@@ -246,7 +310,7 @@ def _submit_to_slurm(plan: Plan, store: Path, device: str, threads: int | None, 
 
 def report(out: Path, store: Path, quick: bool = False, measure_first: bool = True, device: str = "cpu", threads: int | None = None,
            train: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None,
-           released: tuple[Path, Path] | None = None, launch: LaunchOptions | None = None) -> dict[str, Any]:
+           released: tuple[Path, Path] | None = None, launch: LaunchOptions | None = None, maps: str = "trained") -> dict[str, Any]:
     """Measure what is missing (unless told not to), then render ``out`` from the store's records.
     ``released`` = (AVSBench root, folder of released checkpoints): evaluate those first (Table 3, Figure 1)."""
     ensure_writable_folder(out, "--out", "the report")
@@ -270,7 +334,7 @@ def report(out: Path, store: Path, quick: bool = False, measure_first: bool = Tr
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     try:
-        files = render(records, scratch)
+        files = render(records, scratch, maps)
         for path in files:
             target = out / Path(path).relative_to(scratch)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -93,6 +93,9 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
                   and all((r["provenance"]["trained"]).get(k) == v for k, v in recipe.items() if v is not None)]
         if probes:
             run["attention"] = trained_attention(probes[-1])
+            prov = probes[-1]["provenance"]
+            if prov.get("checkpoint"):
+                run["checkpoint"] = {"path": prov["checkpoint"], "sha256": prov.get("weights_sha256")}
     return {"recipe": recipe, "runs": runs}
 
 

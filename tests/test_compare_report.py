@@ -370,6 +370,56 @@ def test_trained_ablation_with_seeds_localisation_and_reuse(capsys, tmp_path):
     assert code == 0, err
     again = json.loads(out)
     assert again["measured"] == [] and again["variants"] == report["variants"]
+    _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path)
+
+
+def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
+    """Issue #16 item 5 on the checkpoints trained above: figures 4a, 7, 8 and 9 drawn from each
+    variant's own seed-0 checkpoint (a test frame at the training size), each map scored against the
+    sounding object, the checkpoints named with SHA-256, steps and J; panels without one say untrained;
+    a new checkpoint makes a new maps record; --maps untrained draws the random-weight record."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from avsbench_kit.data.synthetic import synthetic_frame
+    from avsbench_kit.probes.localisation import score_map
+    from avsbench_kit.results import append_records
+    from avskit.analyses.dissipation import render_maps, synthetic_sample
+
+    untrained = {"kind": "attention_maps", "model": "avesformer-r18", "spec": make_spec("avesformer-r18").to_dict(), "metric": "maps",
+                 "value": 16, "data": _maps_data(), "provenance": _prov(size=tables.REPORT_SIZE, input_seed=0)}
+    append_records([untrained], store)  # stands for the 224 x 224 random-weight maps, made elsewhere
+    found = report.trained_checkpoints(load_records(store))
+    assert set(found) == {"avesformer-r18", "avesformer-r18[fusion=tpavi]"}
+    assert found["avesformer-r18"]["frame"] == (64, 6) and found["avesformer-r18"]["steps"] == 4  # 7 videos: video 6 is the test split
+    report._maps(store, lambda m: None)
+    record = report._maps_record(load_records(store), trained=True)
+    data, prov = record["data"], record["provenance"]
+    assert prov["input_video"] == 6 and prov["size"] == 64 and prov["trained"] == report._maps_key(found)
+    assert [e["source"] for e in data["fig8"]] == ["untrained", "trained", "untrained", "untrained", "trained"]
+    assert data["sources"]["fig9"] == "trained" and data["sources"]["fig7"] == "untrained"  # no TTT checkpoint
+    assert {c["label"] for c in data["checkpoints"]["fig8"]} == set(found) and "fig7" not in data["checkpoints"]
+    shas = {c["label"]: c["sha256"] for c in data["checkpoints"]["fig8"]}
+    assert shas["avesformer-r18"] == found["avesformer-r18"]["sha256"]
+    scores = data["fig8"][4]["scores"]
+    assert set(scores) == {"energy", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "area", "degenerate"}
+    expected = score_map(torch.tensor(data["fig8"][4]["map"], dtype=torch.float64), torch.as_tensor(synthetic_sample(64, 0, 6, 0).mask))
+    assert scores["ciou"] == pytest.approx(expected["ciou"], abs=1e-3) and len(data["fig9_scores"]) == 16
+    assert data["fig8"][2]["scores"] is None  # channel attention: no spatial map, not a zero
+    report._maps(store, lambda m: None)  # the same checkpoints: read back
+    assert sum(r["kind"] == "attention_maps" for r in load_records(store)) == 2
+
+    records = load_records(store)
+    assert report.chosen_maps(records)["data"] == data and report.chosen_maps(records, "untrained")["data"] == untrained["data"]
+    rgb = np.asarray(synthetic_frame("s4", 0, 6, 0, 64).image)
+    render_maps(data, rgb, tmp_path / "figs", {})
+    meta = json.loads(Image.open(tmp_path / "figs" / "fig8_fusion_maps.png").info["Description"])
+    assert {c["sha256"] for c in meta["checkpoints"]} == set(shas.values())
+    assert meta["weights"].startswith("trained: ") and "4 steps" in meta["weights"] and "J 0." in meta["weights"]
+    svg = (tmp_path / "figs" / "fig8_fusion_maps.svg").read_text()
+    assert "[trained]" in svg and "[untrained]" in svg and "cIoU" in svg
+    assert "UNTRAINED: random weights" in (tmp_path / "figs" / "fig7_decoder_layers.svg").read_text()  # no checkpoint at all
 
 
 def test_ablation_tables_show_trained_columns_over_seeds():
