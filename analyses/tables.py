@@ -126,8 +126,33 @@ def trained_cells(records: list[dict], spec: ModelSpec) -> dict[str, Any]:
 
 
 def train_record(records: list[dict], spec: ModelSpec, metric: str = "jaccard", data: str = SYNTHETIC_DATA) -> dict | None:
-    return _last([r for r in matching(records, "train", spec.to_dict(), {"data": data}, metric)
-                  if not r["provenance"].get("audio_blind")])
+    """The run Figure 1's synthetic panel shows for ``spec``: seed 0, with audio; the latest one with a
+    validation curve (its convergence can be judged), else the latest."""
+    found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}, metric)
+             if not r["provenance"].get("audio_blind") and r["provenance"].get("seed", 0) == 0]
+    return _last([r for r in found if r.get("val_curve")] or found)
+
+
+CONVERGED_J = 0.6  # issue #16: a family has learned synthetic S4 at test J >= 0.6 with audio
+PLATEAU_GAIN = 0.01  # at most this much validation J gained over a curve's last fifth of steps: a plateau
+
+
+def convergence(record: dict) -> str:
+    """Whether a training run learned the task, judged from its test J and validation curve:
+    "learned" (test J >= 0.6; ", still rising" when its validation J gained more than 0.01 over the
+    curve's last fifth of steps), "not converged (still rising)" below 0.6 with a rising curve, "not
+    learned (plateau below J 0.6)", or "unknown (no validation curve)" below 0.6 without a curve."""
+    curve = [(p["step"], p["jaccard"]) for p in record.get("val_curve") or [] if p.get("jaccard") is not None]
+    rising = None
+    if len(curve) >= 3:
+        last_step, last_j = curve[-1]
+        earlier = [j for step, j in curve if step <= 0.8 * last_step]
+        rising = bool(earlier) and last_j - earlier[-1] > PLATEAU_GAIN
+    if record["value"] >= CONVERGED_J:
+        return f"learned (J >= {CONVERGED_J})" + (", still rising" if rising else "" if rising is not None else "; no validation curve")
+    if rising is None:
+        return "unknown (no validation curve)"
+    return "not converged (still rising)" if rising else f"not learned (plateau below J {CONVERGED_J})"
 
 
 def released_eval_record(records: list[dict], name: str, subset: str, metric: str = "jaccard") -> dict | None:

@@ -14,7 +14,7 @@ import torch
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.data.avsbench import AVSBenchFrames
 from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_and_size, evaluate, load_checkpoint, train
-from avsbench_kit.profiling.env import command_line, environment
+from avsbench_kit.profiling.env import command_line, environment, gemm_probe
 from avsbench_kit.results import append_records, ensure_writable_folder, make_record
 from avsbench_kit.spec import ModelSpec
 from avskit.analyses.attention_frames import compact, probe_model, spread_frames
@@ -117,9 +117,11 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
                 point["attention"] = compact(probe_model(net, val_set, subset, probed))
             return point
 
+    probe_before = gemm_probe() if cfg.device == "cpu" else None  # the machine's speed beside the time
     started = time.perf_counter()
     trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features, validate=validate)
     seconds = time.perf_counter() - started
+    speed = {"gemm_gmacs_before": probe_before, "gemm_gmacs_after": gemm_probe()} if cfg.device == "cpu" else {}
     rank, world = distributed_rank_and_size()
     if world > 1:
         torch.distributed.destroy_process_group()
@@ -128,10 +130,10 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=cfg.audio_blind, progress=on_eval, device=cfg.device)
     size_mb = checkpoint.stat().st_size / 2**20 if checkpoint.is_file() else None
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": cfg.audio_blind,
-              "train": {**trained, "seconds": round(seconds, 1), "frames": len(train_set), "config": asdict(cfg)},
+              "train": {**trained, "seconds": round(seconds, 1), **speed, "frames": len(train_set), "config": asdict(cfg)},
               "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
               "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
-    extra = {**(provenance or {}), "resumed_from": trained.get("resumed_from", 0)}
+    extra = {**(provenance or {}), **speed, "resumed_from": trained.get("resumed_from", 0)}
     report["records"] = str(_record(report, "train", results, {**_settings(data, cfg), **extra},
                                     val_curve=trained.get("val_curve"), seconds=round(seconds, 1)))
     return report

@@ -173,7 +173,7 @@ EXPECTED = ([f"tables/table{i}.{ext}" for i in range(3, 10) for ext in ("md", "t
             + [f"figures/{stem}.{ext}" for stem in ("fig1_accuracy_latency", "fig3_runtime_breakdown", "fig4a_query_attention",
                                                     "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries",
                                                     "scaling_input_size", "scaling_queries", "latency_distributions", "localisation_by_variant",
-                                                    "attention_over_training")
+                                                    "attention_over_training", "fig1_training_curves")
                for ext in ("png", "svg")]
             + ["README.md", "records.jsonl"])
 
@@ -420,6 +420,34 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     svg = (tmp_path / "figs" / "fig8_fusion_maps.svg").read_text()
     assert "[trained]" in svg and "[untrained]" in svg and "cIoU" in svg
     assert "UNTRAINED: random weights" in (tmp_path / "figs" / "fig7_decoder_layers.svg").read_text()  # no checkpoint at all
+
+
+def test_convergence_is_judged_from_the_validation_curve():
+    """Issue #16 item 6: Figure 1's synthetic panel says whether each run learned the task (test J >= 0.6)
+    and, from its validation curve, whether it was still rising or stuck on a plateau."""
+    def run(test_j, curve, seed=0, **prov):
+        return {"value": test_j, "provenance": {"seed": seed, **prov},
+                "val_curve": [{"step": s, "jaccard": j} for s, j in curve]}
+
+    assert tables.convergence(run(0.91, [(100, 0.5), (200, 0.85), (300, 0.905), (400, 0.91), (500, 0.912)])) == "learned (J >= 0.6)"
+    assert tables.convergence(run(0.91, [(100, 0.5), (200, 0.85), (300, 0.88), (400, 0.89), (500, 0.91)])) \
+        == "learned (J >= 0.6), still rising"  # +0.02 since step 400
+    assert tables.convergence(run(0.55, [(100, 0.3), (200, 0.4), (300, 0.45), (400, 0.5), (500, 0.55)])) == "not converged (still rising)"
+    assert tables.convergence(run(0.31, [(100, 0.30), (200, 0.31), (300, 0.31), (400, 0.31), (500, 0.31)])) \
+        == "not learned (plateau below J 0.6)"
+    assert tables.convergence({"value": 0.3, "provenance": {}}) == "unknown (no validation curve)"
+    assert tables.convergence({"value": 0.9, "provenance": {}}) == "learned (J >= 0.6); no validation curve"
+    spec = make_spec("avsbench-r50")
+    older = {"kind": "train", "model": spec.label, "spec": spec.to_dict(), "metric": "jaccard", "value": 0.3,
+             "provenance": _prov(data="synthetic:s4", seed=0, steps=600)}
+    curved = {**run(0.7, [(100, 0.5), (200, 0.7)], **_prov(data="synthetic:s4", steps=900)), "kind": "train", "model": spec.label,
+              "spec": spec.to_dict(), "metric": "jaccard"}
+    seed1 = {**curved, "provenance": {**curved["provenance"], "seed": 1}}
+    assert tables.train_record([older, curved, seed1, older], spec) is curved  # seed 0, and the run whose convergence can be judged
+    from avskit.analyses.figures import recipe_text
+
+    assert recipe_text({"provenance": {"steps": 900, "batch": 8, "lr": 2e-4, "warmup": 30, "size": 64, "gemm_gmacs_before": 98.4},
+                        "seconds": 1500}) == "900 steps, batch 8, lr 0.0002, warmup 30, 64px, 25 min at 98 GMAC/s"
 
 
 def test_ablation_tables_show_trained_columns_over_seeds():
