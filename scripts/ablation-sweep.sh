@@ -49,9 +49,9 @@ for seed in $seeds; do
   for variant in fusion:dissipation qg:qg qg:bqg qg:none fusion:tpavi fusion:cha fusion:sigmoid; do
     run "${variant%%:*}" "${variant#*:}" "$seed"
   done
+  if [ "$seed" = 0 ]; then run stages TTT 0; fi  # Figure 7's trained decoder layers
 done
 for seed in $seeds; do run fusion cross_attention "$seed" --audio-blind-control; done
-run stages TTT 0  # Figure 7's trained decoder layers
 if [ -n "${TABLE7:-}" ]; then
   for stages in TTT TCT TTC; do for seed in $seeds; do run stages "$stages" "$seed"; done; done
 fi
