@@ -443,7 +443,7 @@ def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
 
     cols = 4
     rows = math.ceil(len(data) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.9 * rows + 0.8))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, (3.3 if scores else 2.9) * rows + 0.8))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         if i < len(data):
             _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""))

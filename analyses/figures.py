@@ -135,7 +135,7 @@ def fig1_training_curves(records: list[dict]):
     from avskit.analyses.tables import CONVERGED_J
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.8), layout="constrained")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     drawn = 0
     for name in ZOO_ORDER:
         record = train_record(records, make_spec(name))
@@ -277,8 +277,7 @@ def localisation_by_variant(records: list[dict]):
                     if attention.get(key) is not None or attention.get("localisation"):
                         rows.append({"variant": f"{axis}={value}", "table": table, "metric": metric, "value": attention.get(key),
                                      "seed": seed, "note": attention.get("localisation")})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.42 * max(4, len({r["variant"] for r in rows}))), squeeze=False, sharey=True,
-                             layout="constrained")
+    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.42 * max(4, len({r["variant"] for r in rows}))), squeeze=False, sharey=True)
     if not rows:
         for ax in axes[0]:
             ax.text(0.5, 0.5, "no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
@@ -338,7 +337,7 @@ def attention_over_training(records: list[dict]):
 
     plt = _pyplot()
     runs = training_curves(records)
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     panels = (("val J", lambda p, a: p.get("jaccard")), ("energy ratio (chance 1)", lambda p, a: a and a.get("energy_ratio")),
               ("row diversity", lambda p, a: a and a.get("row_diversity")), ("dissipated share", lambda p, a: a and a.get("dissipated_share")))
     site = None
