@@ -272,7 +272,7 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
     written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
     from avskit.analyses.report_readme import readme
 
-    written.append(_write(out / "README.md", readme(used, written, out)))
+    written.append(_write(out / "README.md", readme(used, written, out, maps_trained=bool(chosen and chosen["provenance"].get("trained")))))
     return written
 
 

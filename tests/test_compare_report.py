@@ -484,5 +484,12 @@ def test_ablation_tables_show_trained_columns_over_seeds():
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == ["qg=pqg", "fusion=tpavi", "fusion=cross_attention", "stages=CTT"]  # the base is in all three tables
     assert fig.axes[0].get_xlabel().startswith("energy ratio")
+    from avskit.analyses.report_readme import trained_findings
+
+    findings = trained_findings(records)  # the report README's sentences: measured beside reported, in seed-sd units
+    assert len(findings) == 1 and findings[0].startswith(
+        "- Table 5, fusion=tpavi: synthetic J 71.0 ± 1.0 (3 seeds) against the base's (fusion=cross_attention) 81.0 ± 1.0 (3 seeds): "
+        "-10.0 points, 10.0 times the larger seed sd (1.0). Reported (J, against cross_attention): S4 -0.3, MS3 -2.5; the same "
+        "direction as reported. Its trained maps: energy ratio 2.50, cIoU@0.5 0.50, dissipated share 0.25.")
     kept = report.select(records)
     assert sum(r["kind"] == "attention_frames" for r in kept) == 6 and sum(r["kind"] == "train" and r["spec"]["fusion"] == "tpavi" for r in kept) == 6
