@@ -290,10 +290,13 @@ def _sweep_rows(records: list[dict], base: str, axis: str, values: list, reporte
 
 def _trained_note(records: list[dict], axis: str, values: list) -> str:
     """What the trained columns of an ablation table are, when it has them: base, recipe, seeds."""
-    found = [seed_runs(records, make_spec(TRAINED_BASE, {axis: v})) for v in values]
-    found = [f for f in found if f]
+    pairs = [(v, seed_runs(records, make_spec(TRAINED_BASE, {axis: v}))) for v in values]
+    pairs = [(v, f) for v, f in pairs if f]
+    found = [f for _, f in pairs]
     if not found:
         return ""
+    partial = [f"{v}: {sum('attention' in r for r in f['runs'].values())} of {len(f['runs'])}" for v, f in pairs
+               if sum("attention" in r for r in f["runs"].values()) < len(f["runs"])]
     recipe = found[0]["recipe"]
     blind = [r for r in matching(records, "train", make_spec(TRAINED_BASE).to_dict(), {"data": SYNTHETIC_DATA, "audio_blind": True})
              if r["metric"] == "jaccard" and r["provenance"].get("steps") == recipe["steps"]]
@@ -301,7 +304,8 @@ def _trained_note(records: list[dict], axis: str, values: list) -> str:
             f"weights on synthetic S4 ({recipe['steps']} steps of {recipe['batch']} at {recipe['size']}x{recipe['size']}, lr {recipe['lr']}"
             f"{', warmup ' + str(recipe['warmup']) if recipe.get('warmup') else ''}), J and F over the seeds (mean, sd, n); each trained "
             "checkpoint probed on test frames: the energy ratio (chance 1) and cIoU@0.5 of its last audio-to-visual map, and the share "
-            "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds.")
+            "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds probed"
+            + (f" (seeds probed, where not all: {'; '.join(partial)})." if partial else "."))
     if blind:
         j, sd = _mean_sd([r["value"] for r in blind])
         note += (f" The audio-blind control ({TRAINED_BASE}, {len(blind)} seed{'s' if len(blind) != 1 else ''}): J {100 * j:.1f}"
