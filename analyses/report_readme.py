@@ -139,8 +139,10 @@ def trained_findings(records: list[dict]) -> list[str]:
             if cells.get("energy ratio, trained (measured)") is not None or cells.get("dissipated share, trained (measured)") is not None:
                 er, ciou, ds = (cells.get(k) for k in ("energy ratio, trained (measured)", "cIoU@0.5, trained (measured)",
                                                        "dissipated share, trained (measured)"))
+                sites = cells.get("dissipated sites, trained (measured)")
                 maps = (" Its trained maps: " + (f"energy ratio {er:.2f}, cIoU@0.5 {ciou:.2f}" if er is not None else "no localisation "
-                        "(no spatial map, or every map constant)") + (f", dissipated share {ds:.2f}" if ds is not None else "") + ".")
+                        "(no spatial map, or every map constant)") + (f", dissipated share {ds:.2f}" if ds is not None else "")
+                        + (f"; attention sites dissipated on most test frames: {sites}" if sites else "") + ".")
             lines.append(f"- {table}, {axis}={value}: synthetic J {j:.1f}" + (f" ± {sd:.1f}" if sd is not None else "")
                          + f" ({n} seed{'s' if n != 1 else ''}) against the base's ({axis}={base_value}) {bj:.1f}"
                          + (f" ± {bsd:.1f}" if bsd is not None else "") + f" ({bn} seeds): {diff:+.1f} points, {verdict}. "

@@ -122,6 +122,10 @@ def trained_cells(records: list[dict], spec: ModelSpec) -> dict[str, Any]:
         for key, column in (("energy_ratio", "energy ratio, trained (measured)"), ("ciou_at_05", "cIoU@0.5, trained (measured)"),
                             ("dissipated_share", "dissipated share, trained (measured)")):
             cells[column] = _mean_sd([a[key] for a in attention if a.get(key) is not None])[0]
+        counted = [a for a in attention if a.get("sites")]
+        if counted:  # beside the untrained 'dissipated sites' column: what training made of them
+            flagged = _mean_sd([a["dissipated_sites"] for a in counted])[0]
+            cells["dissipated sites, trained (measured)"] = f"{flagged:.3g} of {counted[0]['sites']}"
     return cells
 
 
@@ -304,7 +308,8 @@ def _trained_note(records: list[dict], axis: str, values: list) -> str:
             f"weights on synthetic S4 ({recipe['steps']} steps of {recipe['batch']} at {recipe['size']}x{recipe['size']}, lr {recipe['lr']}"
             f"{', warmup ' + str(recipe['warmup']) if recipe.get('warmup') else ''}), J and F over the seeds (mean, sd, n); each trained "
             "checkpoint probed on test frames: the energy ratio (chance 1) and cIoU@0.5 of its last audio-to-visual map, and the share "
-            "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds probed"
+            "of its audio-to-visual (site, frame) pairs flagged dissipated, averaged over the seeds probed, and how many of all its "
+            "attention sites are flagged on at least half the test frames after training (beside the untrained count)"
             + (f" (seeds probed, where not all: {'; '.join(partial)})." if partial else "."))
     if blind:
         j, sd = _mean_sd([r["value"] for r in blind])

@@ -490,6 +490,8 @@ def test_ablation_tables_show_trained_columns_over_seeds():
     assert len(findings) == 1 and findings[0].startswith(
         "- Table 5, fusion=tpavi: synthetic J 71.0 ± 1.0 (3 seeds) against the base's (fusion=cross_attention) 81.0 ± 1.0 (3 seeds): "
         "-10.0 points, 10.0 times the larger seed sd (1.0). Reported (J, against cross_attention): S4 -0.3, MS3 -2.5; the same "
-        "direction as reported. Its trained maps: energy ratio 2.50, cIoU@0.5 0.50, dissipated share 0.25.")
+        "direction as reported. Its trained maps: energy ratio 2.50, cIoU@0.5 0.50, dissipated share 0.25; attention sites "
+        "dissipated on most test frames: 0.333 of 1.")
+    assert row["dissipated sites, trained (measured)"] == "0.333 of 1"  # seed 2's site is flagged on half its frames
     kept = report.select(records)
     assert sum(r["kind"] == "attention_frames" for r in kept) == 6 and sum(r["kind"] == "train" and r["spec"]["fusion"] == "tpavi" for r in kept) == 6
