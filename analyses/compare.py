@@ -249,7 +249,7 @@ def trained_attention(record: dict) -> dict[str, Any]:
     if scored:
         last = scored[-1]["localisation"]["mean"]
         out.update(site=scored[-1]["site"], energy_ratio=last["energy_ratio"]["mean"], ciou_at_05=last["ciou@0.5"], auc=last["auc"],
-                   degenerate=last["degenerate"], frames=last["n"])
+                   roc_auc=(last.get("roc_auc") or {}).get("mean"), area=last.get("area"), degenerate=last["degenerate"], frames=last["n"])
     elif declared:
         out.update(site=declared[-1]["site"], localisation=declared[-1]["localisation"])
     return out
