@@ -259,7 +259,8 @@ def scaling_queries(records: list[dict]):
 def localisation_by_variant(records: list[dict]):
     """Per trained variant of Tables 4, 5 and 7 (avesformer-r18's): the energy ratio (chance = 1) and
     cIoU@0.5 of its trained maps, one point per seed, the mean and its 95% CI over the seeds (seaborn).
-    A variant without a spatial map (CHA) or without probed checkpoints has no bar."""
+    A variant without a spatial map (CHA) or whose maps are all constant (a dissipated fusion) says so
+    instead of a bar; one without probed checkpoints is left out."""
     import pandas as pd
     import seaborn as sns
 
@@ -273,10 +274,12 @@ def localisation_by_variant(records: list[dict]):
             found = seed_runs(records, make_spec(TRAINED_BASE, {axis: value}))
             for seed, run in (found.get("runs") or {}).items():
                 attention = run.get("attention") or {}
+                constant = attention.get("frames") and attention.get("degenerate") == attention["frames"]
+                note = attention.get("localisation") or ("every map constant (dissipated)" if constant else None)
                 for metric, key in (("energy ratio", "energy_ratio"), ("cIoU@0.5", "ciou_at_05")):
-                    if attention.get(key) is not None or attention.get("localisation"):
+                    if attention.get(key) is not None or note:
                         rows.append({"variant": f"{axis}={value}", "table": table, "metric": metric, "value": attention.get(key),
-                                     "seed": seed, "note": attention.get("localisation")})
+                                     "seed": seed, "note": note})
     fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.42 * max(4, len({r["variant"] for r in rows}))), squeeze=False, sharey=True)
     if not rows:
         for ax in axes[0]:
@@ -295,7 +298,7 @@ def localisation_by_variant(records: list[dict]):
                 sns.barplot(data=scored, x="value", y="variant", order=order, hue="table", dodge=False, errorbar=("ci", 95),
                             seed=0, ax=ax, alpha=0.6, capsize=0.2, err_kws={"linewidth": 1})
                 sns.stripplot(data=scored, x="value", y="variant", order=order, color="black", size=3.5, jitter=0.15, ax=ax)
-                for variant in part[part["value"].isna()]["variant"].unique():  # CHA: nothing to score, said so
+                for variant in part[part["value"].isna()]["variant"].unique():  # CHA, a dissipated fusion: nothing to score, said so
                     ax.text(0.02, order.index(variant), str(part[part["variant"] == variant]["note"].iloc[0]), va="center",
                             transform=ax.get_yaxis_transform(), fontsize=8, color="0.35")
                 if metric == "energy ratio":
