@@ -388,7 +388,7 @@ def _scores_text(scores: dict[str, Any] | None) -> str:
     if scores.get("degenerate"):
         return "\nconstant map: localises nothing"
     auc = "n/a" if scores.get("roc_auc") is None else f"{scores['roc_auc']:.2f}"
-    return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, AUC {auc}"
+    return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, ROC-AUC {auc}"
 
 
 def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
