@@ -106,13 +106,14 @@ def fig1(records: list[dict]):
         if j:
             synthetic.append({**p, "y": 100 * j["value"], "record": j})
     _accuracy_panel(axes[2], synthetic, "synthetic S4 J, % (measured here)",
-                    "synthetic S4: J and latency both measured here\n(random init; each model's recipe and verdict beside it)")
-    for p in synthetic:
+                    "synthetic S4: J and latency both measured here\n(random init; each model's recipe and verdict below)")
+    for i, p in enumerate(sorted(synthetic, key=lambda p: p["x"])):
         verdict = tables.convergence(p["record"])
         if not verdict.startswith("learned"):  # a cross over the marker: this J is a training budget's, not the architecture's
             axes[2].scatter(p["x"], p["y"], s=p["size"] * 0.5, marker="x", color="black", linewidth=1.2, zorder=4)
-        axes[2].annotate(f"{recipe_text(p['record'])}\n{verdict}", (p["x"], p["y"]), textcoords="offset points", xytext=(6, -8),
-                         fontsize=6, va="top", color="0.25" if verdict.startswith("learned") else "tab:red")
+        # under the panel, one line a model: the texts beside the markers overlapped (close latencies)
+        axes[2].text(0, -0.17 - 0.075 * i, f"{p['name']}: {recipe_text(p['record'])}\n    {verdict}", transform=axes[2].transAxes,
+                     fontsize=6.5, va="top", color="0.2" if verdict.startswith("learned") else "tab:red")
     fig.suptitle("Figure 1: accuracy vs latency (marker area = live parameters, VGGish included)", fontsize=12)
     return fig
 

@@ -97,15 +97,6 @@ TRAINED_TABLES = (("Table 4", "qg", "pqg", ("none", "qg", "bqg"), "TABLE4_QG"),
                   ("Table 7", "stages", "CTT", ("TTT", "TCT", "TTC"), "TABLE7_STAGES"))
 
 
-def _late_gain(record: dict | None) -> tuple[float, int, int] | None:
-    """How much a run's validation J rose over the last third of its curve: (gain, from step, to step)."""
-    curve = [p for p in (record or {}).get("val_curve") or [] if p.get("jaccard") is not None]
-    if len(curve) < 3:
-        return None
-    start = [p for p in curve if p["step"] <= curve[-1]["step"] * 2 / 3][-1]
-    return curve[-1]["jaccard"] - start["jaccard"], start["step"], curve[-1]["step"]
-
-
 def trained_findings(records: list[dict]) -> list[str]:
     """What the trained ablation rows show, in sentences: each variant's synthetic J against the
     trained base's, in points and in units of the seed spread, beside the paper's reported
@@ -155,7 +146,7 @@ def trained_findings(records: list[dict]) -> list[str]:
                 maps = (" Its trained maps: " + (f"energy ratio {er:.2f}{roc}, cIoU@0.5 {ciou:.2f}" if er is not None else "no localisation "
                         "(no spatial map, or every map constant)") + (f", dissipated share {ds:.2f}" if ds is not None else "")
                         + (f"; attention sites dissipated on most test frames: {sites}" if sites else "") + ".")
-            gain, base_gain = (_late_gain(tables.train_record(records, make_spec(tables.TRAINED_BASE, {axis: v}))) for v in (value, base_value))
+            gain, base_gain = (tables.late_gain(tables.train_record(records, make_spec(tables.TRAINED_BASE, {axis: v}))) for v in (value, base_value))
             if gain and base_gain:
                 (g, start, end), (bg, _, _) = gain, base_gain
                 maps += (f" Seed 0's validation J gained {g:+.2f} from step {start} to {end} (the base's: {bg:+.2f})"

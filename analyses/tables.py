@@ -141,17 +141,27 @@ CONVERGED_J = 0.6  # issue #16: a family has learned synthetic S4 at test J >= 0
 PLATEAU_GAIN = 0.01  # at most this much validation J gained over a curve's last fifth of steps: a plateau
 
 
+def late_gain(record: dict | None) -> tuple[float, int, int] | None:
+    """How much a run's validation J rose over the last fifth of its curve's steps: (gain, from step,
+    to step), or None without a curve of at least three points. The one window both
+    ``convergence`` and the report README's sentences judge a curve by."""
+    curve = [(p["step"], p["jaccard"]) for p in (record or {}).get("val_curve") or [] if p.get("jaccard") is not None]
+    if len(curve) < 3:
+        return None
+    last_step, last_j = curve[-1]
+    earlier = [(step, j) for step, j in curve if step <= 0.8 * last_step]
+    if not earlier:
+        return None
+    return last_j - earlier[-1][1], earlier[-1][0], last_step
+
+
 def convergence(record: dict) -> str:
     """Whether a training run learned the task, judged from its test J and validation curve:
     "learned" (test J >= 0.6; ", still rising" when its validation J gained more than 0.01 over the
-    curve's last fifth of steps), "not converged (still rising)" below 0.6 with a rising curve, "not
-    learned (plateau below J 0.6)", or "unknown (no validation curve)" below 0.6 without a curve."""
-    curve = [(p["step"], p["jaccard"]) for p in record.get("val_curve") or [] if p.get("jaccard") is not None]
-    rising = None
-    if len(curve) >= 3:
-        last_step, last_j = curve[-1]
-        earlier = [j for step, j in curve if step <= 0.8 * last_step]
-        rising = bool(earlier) and last_j - earlier[-1] > PLATEAU_GAIN
+    curve's last fifth of steps, ``late_gain``), "not converged (still rising)" below 0.6 with a rising
+    curve, "not learned (plateau below J 0.6)", or "unknown (no validation curve)" below 0.6 without a curve."""
+    gain = late_gain(record)
+    rising = None if gain is None else gain[0] > PLATEAU_GAIN
     if record["value"] >= CONVERGED_J:
         return f"learned (J >= {CONVERGED_J})" + (", still rising" if rising else "" if rising is not None else "; no validation curve")
     if rising is None:

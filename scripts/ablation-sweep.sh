@@ -17,11 +17,8 @@ cd "$(dirname "$0")/.."
 store=${1:-runs/report-store.jsonl}
 log="$(dirname "$store")/ablation-sweep.log"
 seeds=${SEEDS:-0 1 2}
-probe() { .venv/bin/python -c "
-import time, torch
-a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
-print(f'{1024**3 / best / 1e9:.0f}')"; }
+probe() {  # avsbench_kit.profiling.env.gemm_probe: the GEMM probe every training record carries
+  .venv/bin/python -c "from avsbench_kit.profiling.env import gemm_probe; print(f'{gemm_probe():.0f}')"; }
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 run() {  # AXIS VALUE SEED [extra compare flags]
   local axis=$1 value=$2 seed=$3; shift 3

@@ -8,11 +8,8 @@ cd "$(dirname "$0")/.."
 out=${1:-runs/recipe}
 mkdir -p "$out"
 steps=${STEPS:-600}
-probe() { .venv/bin/python -c "
-import time, torch
-a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-best = min((lambda t: (a @ b, time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(20))
-print(f'{1024**3 / best / 1e9:.0f}')"; }
+probe() {  # avsbench_kit.profiling.env.gemm_probe: the GEMM probe every training record carries
+  .venv/bin/python -c "from avsbench_kit.profiling.env import gemm_probe; print(f'{gemm_probe():.0f}')"; }
 run() {  # NAME SEED [--audio-blind]
   local name=$1 seed=$2; shift 2
   [ -s "$out/$name.json" ] && return 0

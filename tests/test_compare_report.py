@@ -435,6 +435,9 @@ def test_convergence_is_judged_from_the_validation_curve():
     assert tables.convergence(run(0.55, [(100, 0.3), (200, 0.4), (300, 0.45), (400, 0.5), (500, 0.55)])) == "not converged (still rising)"
     assert tables.convergence(run(0.31, [(100, 0.30), (200, 0.31), (300, 0.31), (400, 0.31), (500, 0.31)])) \
         == "not learned (plateau below J 0.6)"
+    assert tables.late_gain(run(0.91, [(100, 0.5), (200, 0.85), (300, 0.88), (400, 0.89), (500, 0.91)])) \
+        == pytest.approx((0.02, 400, 500))  # the one window the README's sentences use too
+    assert tables.late_gain(run(0.9, [(100, 0.5), (200, 0.9)])) is None
     assert tables.convergence({"value": 0.3, "provenance": {}}) == "unknown (no validation curve)"
     assert tables.convergence({"value": 0.9, "provenance": {}}) == "learned (J >= 0.6); no validation curve"
     spec = make_spec("avsbench-r50")
