@@ -8,7 +8,7 @@
 # probe before and after it. Everything lands in the record store; a finished (variant, seed) is read
 # back, an interrupted run resumes from its checkpoint: run the script again to go on.
 # The order puts the paper's two claims first: dissipation against cross-attention (Table 5), then
-# PQG against QG and BQG (Table 4).
+# PQG against BQG and none (Table 4); QG's runs, twice as long as the others, come last in each seed.
 #
 # Usage: scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
 # Then: avskit report --no-measure --results STORE --out reports
@@ -43,7 +43,7 @@ base_checkpoint() {  # the base's seed-0 checkpoint, for the figures and its tra
 }
 for seed in $seeds; do
   if [ "$seed" = 0 ]; then base_checkpoint; fi
-  for variant in fusion:dissipation qg:qg qg:bqg qg:none fusion:tpavi fusion:cha fusion:sigmoid; do
+  for variant in fusion:dissipation qg:bqg qg:none fusion:tpavi fusion:cha fusion:sigmoid qg:qg; do  # QG last: twice as long
     run "${variant%%:*}" "${variant#*:}" "$seed"
   done
   if [ "$seed" = 0 ]; then run stages TTT 0; fi  # Figure 7's trained decoder layers
