@@ -11,11 +11,15 @@
 # PQG against BQG and none (Table 4); QG's runs, twice as long as the others, come last in each seed.
 #
 # Usage: scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
+# A fresh checkout has no runs/: the store then starts as a copy of the committed reports/records.jsonl,
+# whose finished runs are read back (checkpoints do not travel: run SEEDS="1 2" there, since seed 0's
+# base checkpoint, for the figures, would be retrained).
 # Then: avskit report --no-measure --results STORE --out reports
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${1:-runs/report-store.jsonl}
 log="$(dirname "$store")/ablation-sweep.log"
+if [ ! -e "$store" ]; then mkdir -p "$(dirname "$store")"; cp reports/records.jsonl "$store"; fi
 seeds=${SEEDS:-0 1 2}
 probe() {  # avsbench_kit.profiling.env.gemm_probe: the GEMM probe every training record carries
   .venv/bin/python -c "from avsbench_kit.profiling.env import gemm_probe; print(f'{gemm_probe():.0f}')"; }

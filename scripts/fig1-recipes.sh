@@ -16,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${1:-runs/report-store.jsonl}
 folder="$(dirname "$store")/fig1"
+if [ ! -e "$store" ]; then mkdir -p "$(dirname "$store")"; cp reports/records.jsonl "$store"; fi  # a fresh checkout: the committed records
 mkdir -p "$folder"
 run() {  # MODEL STEPS
   local model=$1 steps=$2
