@@ -10,7 +10,7 @@
 # The order puts the paper's two claims first: dissipation against cross-attention (Table 5), then
 # PQG against BQG and none (Table 4); QG's runs, twice as long as the others, come last in each seed.
 #
-# Usage: scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
+# Usage: [SEEDS="1 2"] [VARIANTS="fusion:tpavi qg:qg"] [AUDIO_BLIND=0] scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
 # A fresh checkout has no runs/: the store then starts as a copy of the committed reports/records.jsonl,
 # whose finished runs are read back (checkpoints do not travel: run SEEDS="1 2" there, since seed 0's
 # base checkpoint, for the figures, would be retrained).
@@ -21,6 +21,8 @@ store=${1:-runs/report-store.jsonl}
 log="$(dirname "$store")/ablation-sweep.log"
 if [ ! -e "$store" ]; then mkdir -p "$(dirname "$store")"; cp reports/records.jsonl "$store"; fi
 seeds=${SEEDS:-0 1 2}
+# AXIS:VALUE pairs; QG last: its runs take twice as long. VARIANTS=... and AUDIO_BLIND=0 run a part of the sweep
+variants=${VARIANTS:-fusion:dissipation qg:bqg qg:none fusion:tpavi fusion:cha fusion:sigmoid qg:qg}
 probe() {  # avsbench_kit.profiling.env.gemm_probe: the GEMM probe every training record carries
   .venv/bin/python -c "from avsbench_kit.profiling.env import gemm_probe; print(f'{gemm_probe():.0f}')"; }
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
@@ -47,12 +49,12 @@ base_checkpoint() {  # the base's seed-0 checkpoint, for the figures and its tra
 }
 for seed in $seeds; do
   if [ "$seed" = 0 ]; then base_checkpoint; fi
-  for variant in fusion:dissipation qg:bqg qg:none fusion:tpavi fusion:cha fusion:sigmoid qg:qg; do  # QG last: twice as long
+  for variant in $variants; do
     run "${variant%%:*}" "${variant#*:}" "$seed"
   done
   if [ "$seed" = 0 ]; then run stages TTT 0; fi  # Figure 7's trained decoder layers
 done
-for seed in $seeds; do run fusion cross_attention "$seed" --audio-blind-control; done
+if [ "${AUDIO_BLIND:-1}" = 1 ]; then for seed in $seeds; do run fusion cross_attention "$seed" --audio-blind-control; done; fi
 if [ -n "${TABLE7:-}" ]; then
   for stages in TTT TCT TTC; do for seed in $seeds; do run stages "$stages" "$seed"; done; done
 fi
