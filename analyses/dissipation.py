@@ -466,6 +466,16 @@ def _fig7(data: list, rgb: np.ndarray):
 PLOT_FORMATS = ("png", "svg", "pdf")
 
 
+def _short_commits(commits: str, most: int = 3) -> str:
+    """A footer's commits: short hashes, and past ``most`` a count (the metadata keeps the full list:
+    a report's store gathers records from many commits, and every figure's footer would list them all)."""
+    short = [c[:7] + ("+dirty" if c.endswith("+dirty") else "") if len(c.split("+")[0]) == 40 else c
+             for c in (c.strip() for c in commits.split(",")) if c]
+    if len(short) <= most:
+        return ", ".join(short)
+    return f"{len(short)} commits ({', '.join(short[:most])}, ...; all of them in the file's metadata)"
+
+
 def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("png", "svg")) -> list[str]:
     """PNG and SVG (or ``formats``) with provenance in a footer and the metadata, byte-for-byte
     reproducible (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
@@ -474,6 +484,8 @@ def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("
 
     matplotlib.use("Agg")
     shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
+    if "commit" in shown:
+        shown["commit"] = _short_commits(str(shown["commit"]))
     footer = " | ".join(f"{k}: {v}" for k, v in shown.items())
     width, height = fig.get_size_inches()
     # wrapped here, so the footer's height is known and the axes are laid out above it (6 pt text:

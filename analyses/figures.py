@@ -111,9 +111,12 @@ def fig1(records: list[dict]):
         verdict = tables.convergence(p["record"])
         if not verdict.startswith("learned"):  # a cross over the marker: this J is a training budget's, not the architecture's
             axes[2].scatter(p["x"], p["y"], s=p["size"] * 0.5, marker="x", color="black", linewidth=1.2, zorder=4)
-        # under the panel, one line a model: the texts beside the markers overlapped (close latencies)
-        axes[2].text(0, -0.17 - 0.075 * i, f"{p['name']}: {recipe_text(p['record'])}\n    {verdict}", transform=axes[2].transAxes,
-                     fontsize=6.5, va="top", color="0.2" if verdict.startswith("learned") else "tab:red")
+        # under the panel, a model's recipe and verdict on two lines: the texts beside the markers overlapped
+        # (close latencies). Offsets in points, below the tick labels and the axis label: axes fractions
+        # moved with the axes' height, which the layout changes
+        axes[2].annotate(f"{p['name']}: {recipe_text(p['record'])}\n    {verdict}", (0, 0), xycoords="axes fraction",
+                         xytext=(0, -34 - 19 * i), textcoords="offset points", fontsize=6.5, va="top",
+                         color="0.2" if verdict.startswith("learned") else "tab:red")
     fig.suptitle("Figure 1: accuracy vs latency (marker area = live parameters, VGGish included)", fontsize=12)
     return fig
 

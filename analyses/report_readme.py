@@ -116,6 +116,11 @@ def trained_findings(records: list[dict]) -> list[str]:
                 continue
             j, sd, n = cells["synthetic S4 J (measured)"], cells["synthetic S4 J sd (measured)"], cells["seeds (measured)"]
             diff = j - bj
+            per_seed = {seed: run["jaccard"] for seed, run in sorted(tables.seed_runs(records, make_spec(tables.TRAINED_BASE, {axis: value}))
+                                                                       ["runs"].items()) if "jaccard" in run}
+            failed = [seed for seed, v in per_seed.items() if v < tables.CONVERGED_J]
+            seeds_text = (": " + ", ".join(f"{100 * v:.1f}" for v in per_seed.values()) if n > 1 else "") + (
+                f"; seed {', '.join(map(str, failed))} did not learn the task (J < {tables.CONVERGED_J})" if failed and n > 1 else "")
             spread = max((x for x in (bsd, sd) if x is not None), default=None)
             one = " (the variant: one seed so far)" if n < 2 else ""
             if not spread:
@@ -153,7 +158,7 @@ def trained_findings(records: list[dict]) -> list[str]:
                          + (": still climbing faster than the base, so the difference partly measures how fast it learns under "
                             "this budget, not where it ends." if g > 2 * max(bg, 0.01) else "."))
             lines.append(f"- {table}, {axis}={value}: synthetic J {j:.1f}" + (f" ± {sd:.1f}" if sd is not None else "")
-                         + f" ({n} seed{'s' if n != 1 else ''}) against the base's ({axis}={base_value}) {bj:.1f}"
+                         + f" ({n} seed{'s' if n != 1 else ''}{seeds_text}) against the base's ({axis}={base_value}) {bj:.1f}"
                          + (f" ± {bsd:.1f}" if bsd is not None else "") + f" ({bn} seeds): {diff:+.1f} points, {verdict}. "
                          + (f"Reported (J, against {base_value}): {', '.join(said)}{agree}." if said else "") + maps)
     return lines

@@ -491,10 +491,15 @@ def test_ablation_tables_show_trained_columns_over_seeds():
 
     findings = trained_findings(records)  # the report README's sentences: measured beside reported, in seed-sd units
     assert len(findings) == 1 and findings[0].startswith(
-        "- Table 5, fusion=tpavi: synthetic J 71.0 ± 1.0 (3 seeds) against the base's (fusion=cross_attention) 81.0 ± 1.0 (3 seeds): "
+        "- Table 5, fusion=tpavi: synthetic J 71.0 ± 1.0 (3 seeds: 70.0, 71.0, 72.0) against the base's (fusion=cross_attention) "
+        "81.0 ± 1.0 (3 seeds): "
         "-10.0 points, 10.0 times the larger seed sd (1.0). Reported (J, against cross_attention): S4 -0.3, MS3 -2.5; the same "
         "direction as reported. Its trained maps: energy ratio 2.50, cIoU@0.5 0.50, dissipated share 0.25; attention sites "
         "dissipated on most test frames: 0.333 of 1.")
     assert row["dissipated sites, trained (measured)"] == "0.333 of 1"  # seed 2's site is flagged on half its frames
+    tpavi = make_spec("avesformer-r18", {"fusion": "tpavi"})
+    failed = [{"kind": "train", "model": tpavi.label, "spec": tpavi.to_dict(), "metric": m, "value": 0.4,
+               "provenance": _prov(**recipe, seed=3, audio_blind=False)} for m in ("jaccard", "f_score")]
+    assert "(4 seeds: 70.0, 71.0, 72.0, 40.0; seed 3 did not learn the task (J < 0.6))" in trained_findings(records + failed)[0]
     kept = report.select(records)
     assert sum(r["kind"] == "attention_frames" for r in kept) == 6 and sum(r["kind"] == "train" and r["spec"]["fusion"] == "tpavi" for r in kept) == 6

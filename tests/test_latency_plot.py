@@ -40,3 +40,18 @@ def test_a_record_without_rounds_still_shows_its_median(tmp_path):
 
     assert "avesformer-r50 (no rounds kept)" in [t.get_text() for t in fig.findobj(Text)]
     assert save_figure(fig, tmp_path / "old", {}, formats=("svg",))[0].endswith("old.svg")
+
+
+def test_a_footer_shortens_many_commits_and_the_metadata_keeps_them(tmp_path):
+    import hashlib
+
+    from matplotlib import pyplot as plt
+
+    commits = [hashlib.sha1(bytes([i])).hexdigest() for i in range(5)]
+    commits[1] += "+dirty"
+    fig, ax = plt.subplots()
+    svg = save_figure(fig, tmp_path / "f", {"commit": ", ".join(commits)}, formats=("svg",))[0]
+    text = open(svg).read()
+    footer = f"5 commits ({commits[0][:7]}, {commits[1][:7]}+dirty, {commits[2][:7]}, ...; all of them in the file's metadata)"
+    assert footer in text.replace("&#39;", "'") and commits[4] in text  # the full hash only in the metadata
+    assert text.count(commits[4][:7]) == 1 and text.count(commits[0][:7]) == 2  # the metadata; and the footer too

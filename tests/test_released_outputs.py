@@ -155,7 +155,10 @@ def test_ecmvae_and_catr_equal_the_released_code(tmp_path, stored, model_name, o
     print(f"{stored}: max abs diff float64 {diff64:.2g}, float32 {diff32:.2g} (the release's own float32: {own32:.2g}), "
           f"logit std {expected.std():.3g}")
     assert diff64 <= 1e-4
-    assert diff32 <= max(2 * own32, 1e-4)  # float32 rounding of the same size as the release's own
+    # float32 rounding of the same order as the release's own. Its size depends on the CPU's kernels (AVX2 and
+    # AVX-512 sum in different orders): CATR's 2048-wide run read 0.018 on CI's machine against the release's
+    # 0.0064 here, so the bound allows 5x; a wrong weight or layer moves logits by the order of their std (7)
+    assert diff32 <= max(5 * own32, 1e-4)
     assert expected.std() > 1.0
     if stored == "ecmvae_r50_mean":  # latent=sample draws as the release does: the same eps from the same seed
         sample = load("ecmvae_r50_sample")
