@@ -123,13 +123,15 @@ def fig1(records: list[dict]):
 
 def recipe_text(record: dict) -> str:
     """A training run's recipe and budget in a line: steps, batch, lr, warmup, frame size, minutes and
-    the GEMM probe (GMAC/s) beside them when recorded."""
+    the GEMM probe (GMAC/s) and CPU beside them when recorded (the probe does not carry across CPU kinds)."""
     p = record["provenance"]
     parts = [f"{p.get('steps')} steps", f"batch {p.get('batch')}", f"lr {p.get('lr'):g}" if p.get("lr") else None,
              f"warmup {p['warmup']}" if p.get("warmup") else None, f"{p.get('size')}px"]
     if record.get("seconds"):
         probe = p.get("gemm_gmacs_before")
-        parts.append(f"{record['seconds'] / 60:.0f} min" + (f" at {probe:.0f} GMAC/s" if probe else ""))
+        where = p.get("device_name") if p.get("device", "cpu") == "cpu" else None
+        where = where and " ".join(where.replace("(R)", "").replace("(TM)", "").replace(" Processor", "").split())
+        parts.append(f"{record['seconds'] / 60:.0f} min" + (f" at {probe:.0f} GMAC/s" if probe else "") + (f" ({where})" if where else ""))
     return ", ".join(x for x in parts if x)
 
 

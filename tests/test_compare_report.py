@@ -451,6 +451,8 @@ def test_convergence_is_judged_from_the_validation_curve():
 
     assert recipe_text({"provenance": {"steps": 900, "batch": 8, "lr": 2e-4, "warmup": 30, "size": 64, "gemm_gmacs_before": 98.4},
                         "seconds": 1500}) == "900 steps, batch 8, lr 0.0002, warmup 30, 64px, 25 min at 98 GMAC/s"
+    assert recipe_text({"provenance": {"steps": 600, "batch": 8, "size": 64, "device": "cpu", "device_name": "Intel(R) Xeon(R) Processor",
+                                       "gemm_gmacs_before": 120}, "seconds": 900}).endswith("15 min at 120 GMAC/s (Intel Xeon)")
 
 
 def test_ablation_tables_show_trained_columns_over_seeds():
