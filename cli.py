@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -1154,8 +1155,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``avskit`` script: user mistakes end in one line on stderr and exit 2."""
     from avsbench_kit.models.vggish import RandomWeightsWarning
-    from avsbench_kit.profiling.env import git_commit
+    from avsbench_kit.profiling.env import KEEP_DENORMALS, flush_denormals, git_commit
 
+    if os.environ.get(KEEP_DENORMALS, "") in ("", "0"):
+        flush_denormals()  # first, before torch starts its worker threads, which inherit it
     git_commit()  # the commit of the code this process loaded, not of whatever is checked out when it ends
     _shown_warnings.clear()
     warnings.showwarning = _show_warning

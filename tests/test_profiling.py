@@ -147,3 +147,27 @@ def test_the_peak_is_measured_once_per_setting():
     assert again["peak"] == max(again["matmul"], again["conv1x1"])
     peak_matmul_gflops(cpu, torch.float32, n=96, iters=2)  # another size is measured anew
     assert _measured_peak.cache_info().hits == hits + 1
+
+
+def test_avskit_flushes_subnormals_in_every_cpu_thread():
+    """avskit's start-up flushes subnormal floats to zero before torch starts its worker threads, so
+    the workers inherit it: a product of 1e-20 and 1e-20 (1e-40) reads 0 in every element of a tensor
+    that two threads compute. Without the flush (the control, and AVSKIT_KEEP_DENORMALS=1) the same
+    products stay subnormal: the check can fail."""
+    import os
+    import subprocess
+    import sys
+
+    count = ("import torch; torch.set_num_threads(2); y = torch.full((1 << 20,), 1e-20) * 1e-20; "
+             "from avsbench_kit.profiling.env import environment; "
+             "print(int((y != 0).sum()), environment(torch.device('cpu'))['denormals'])")
+    startup = "import avskit.cli, contextlib, io; contextlib.redirect_stdout(io.StringIO()).__enter__(); avskit.cli.main(['--help']); "
+
+    def run(code: str, **env: str) -> list[str]:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    assert run(count) == [str(1 << 20), "kept"]  # torch's default: subnormals kept, in both threads' halves
+    assert run(startup + "import sys; sys.stdout = sys.__stdout__; " + count) == ["0", "flushed"]
+    assert run(startup + "import sys; sys.stdout = sys.__stdout__; " + count, AVSKIT_KEEP_DENORMALS="1") == [str(1 << 20), "kept"]

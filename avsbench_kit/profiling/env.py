@@ -45,12 +45,36 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
+KEEP_DENORMALS = "AVSKIT_KEEP_DENORMALS"  # set to 1: keep IEEE subnormals (bit-for-bit the runs made before the flush)
+
+
+def flush_denormals() -> bool:
+    """Treat subnormal floats (below 1.2e-38 in float32) as zero on the CPU: flush-to-zero and
+    denormals-are-zero (``torch.set_flush_denormal``). Some CPUs compute on subnormals at a fraction of
+    their speed: on an Intel Xeon of this project's machine class a 512^2 matmul of tiny values took
+    200x as long as one of normal values, and a trained model's peaky softmaxes and saturated sigmoids
+    produce them (docs/training.md measures what it did to a training run). The results change only
+    below 1e-38.
+
+    The setting is per thread, and a thread inherits it from the thread that starts it: called before
+    torch's first parallel operation, it also reaches the intra-op worker threads; called later, only
+    this thread. ``avskit`` calls it at start-up unless AVSKIT_KEEP_DENORMALS=1. Returns whether the
+    CPU supports it (torch's answer)."""
+    return bool(torch.set_flush_denormal(True))
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread flushes subnormals to zero: 1e-30 * 1e-10 (1e-40, subnormal) reads as 0."""
+    return bool((torch.tensor(1e-30) * torch.tensor(1e-10)).item() == 0.0)
+
+
 def environment(device: torch.device) -> dict:
     env = {
         "device": device.type,
         "device_name": device_name(device),
         "host": socket.gethostname(),  # ratios compare only within one run, on one machine
         "threads": torch.get_num_threads(),
+        "denormals": "flushed" if denormals_flushed() else "kept",  # subnormal floats: flush_denormals
         "torch": torch.__version__,
         "python": platform.python_version(),
         "commit": git_commit(),
