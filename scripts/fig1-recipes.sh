@@ -8,7 +8,8 @@
 # The budget goes to steps: the frame (64x64), batch (8), learning rate (2e-4, AdamW, poly decay) and
 # warmup (30) are the ablation recipe's. Steps per family come from its 600-step time in
 # docs/training.md (avsbench-r50 8.7 min, avesformer-r50 8.1 min, avsegformer-r50 about 12 min on a
-# quiet CPU).
+# quiet CPU). On an Intel Xeon of this class the steps are slower: avsbench-r50's 1800 took 55 minutes of
+# training, and avsegformer-r50 started at 3.2 s a step (about 64 minutes for 1200).
 #
 # Resumable: a finished run (its JSON exists) is skipped, an interrupted one resumes from last.pt.
 # Usage: scripts/fig1-recipes.sh [STORE]   (default runs/report-store.jsonl); log beside the store.

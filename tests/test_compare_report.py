@@ -405,7 +405,7 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     scores = data["fig8"][4]["scores"]
     assert set(scores) == {"energy", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "area", "degenerate"}
     expected = score_map(torch.tensor(data["fig8"][4]["map"], dtype=torch.float64), torch.as_tensor(synthetic_sample(64, 0, 6, 0).mask))
-    assert scores["ciou"] == pytest.approx(expected["ciou"], abs=1e-3) and len(data["fig9_scores"]) == 16
+    assert scores["ciou"] == pytest.approx(expected["ciou"], abs=1e-4) and len(data["fig9_scores"]) == 16  # the drawn map's own scores
     assert data["fig8"][2]["scores"] is None  # channel attention: no spatial map, not a zero
     report._maps(store, lambda m: None)  # the same checkpoints: read back
     assert sum(r["kind"] == "attention_maps" for r in load_records(store)) == 2
