@@ -257,15 +257,15 @@ def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None
             return "trained"
         return "weights" if variant.weights else "untrained" if checkpoints else "random"
 
-    def scored(heat: np.ndarray) -> dict[str, Any] | None:
-        """The scores of the map as the record stores it and the panel draws it (4 significant digits):
+    def scored(shown: list) -> dict[str, Any] | None:
+        """The scores of the map as the record stores it and the panel draws it (``_rounded``, 4 significant digits):
         scored at full precision, a nearly flat map's median threshold fell between values that the
         stored map rounds to one, and the title disagreed with its own panel (cIoU 0.038 against 0.036)."""
         if sample.mask is None:
             return None
         from avsbench_kit.probes.localisation import score_map
 
-        scores = score_map(torch.tensor(_rounded(heat), dtype=torch.float64), torch.as_tensor(sample.mask))
+        scores = score_map(torch.tensor(shown, dtype=torch.float64), torch.as_tensor(sample.mask))
         return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}
 
     say("fig4a: QG vs PQG query probabilities")
@@ -284,36 +284,35 @@ def collect_maps(spec: ModelSpec, sample: Sample, progress: Callable[[str], None
     for fusion in FUSIONS_SHOWN:
         variant = pick(_variant(base, fusion=fusion, stages=stages), "fig8")
         record = _fusion_record(capture(variant, sample), last)
-        heat = pixel_map(record, hw)
-        fig8.append({"fusion": fusion, "kind": record.kind, "map": _rounded(heat), "verdict": _verdict(record),
-                     "source": source(variant), "scores": None if record.kind == "cha" else scored(heat)})
+        shown = _rounded(pixel_map(record, hw))
+        fig8.append({"fusion": fusion, "kind": record.kind, "map": shown, "verdict": _verdict(record),
+                     "source": source(variant), "scores": None if record.kind == "cha" else scored(shown)})
     if weighted and spec.family in OWN_FUSION_SITES:
         site, stride = OWN_FUSION_SITES[spec.family]
         record = _fusion_record(own, site)
         size = sample.image.shape[-1] // stride
-        heat = pixel_map(record, (size, size))
-        fig8.append({"fusion": spec.name, "kind": record.kind, "map": _rounded(heat),
-                     "verdict": _verdict(record), "source": "weights", "scores": None if record.kind == "cha" else scored(heat)})
+        shown = _rounded(pixel_map(record, (size, size)))
+        fig8.append({"fusion": spec.name, "kind": record.kind, "map": shown,
+                     "verdict": _verdict(record), "source": "weights", "scores": None if record.kind == "cha" else scored(shown)})
     say("fig9: PQG queries")
     spec9 = pick(_variant(base, qg="pqg", fusion="cross_attention", queries=16, stages=stages), "fig9")
     record = _fusion_record(capture(spec9, sample), f"decoder.stages.{len(spec9.stages) - 1}.layers.1.fusion")
-    heats9 = [pixel_map(record, hw, key=i) for i in range(record.n_keys)]
-    fig9 = [_rounded(heat) for heat in heats9]
+    fig9 = [_rounded(pixel_map(record, hw, key=i)) for i in range(record.n_keys)]
     say("fig7: decoder layers")
     spec7 = pick(_variant(base, stages="TTT", fusion="cross_attention"), "fig7")
     recorder = capture(spec7, sample)
     fig7 = []
     for prefix in [f"decoder.stages.{s}.layers.{layer}.fusion" for s in range(3) for layer in range(2)]:
         record = _fusion_record(recorder, prefix)
-        heat = pixel_map(record, hw)
-        fig7.append({"map": _rounded(heat), "verdict": _verdict(record), "scores": scored(heat)})
+        shown = _rounded(pixel_map(record, hw))
+        fig7.append({"map": shown, "verdict": _verdict(record), "scores": scored(shown)})
     data = {"base_model": base.label, "input": sample.description, "size": sample.image.shape[-1],
             "weights": (weights_note(spec) + " in the panels marked [weights], the others random") if weighted else weights_note(base),
             "sources": {"fig4a": [fig4a["qg"]["source"], fig4a["pqg"]["source"]], "fig8": [e["source"] for e in fig8],
                         "fig9": source(spec9), "fig7": source(spec7)},
             "fig4a": fig4a, "fig8": fig8, "fig9": fig9, "fig7": fig7}
     if sample.mask is not None:
-        data["fig9_scores"] = [scored(heat) for heat in heats9]
+        data["fig9_scores"] = [scored(shown) for shown in fig9]
     if checkpoints:
         data["weights"] = "trained checkpoints in the panels marked [trained], random weights in those marked [untrained]"
         data["checkpoints"] = {figure: [{"label": label, **checkpoints[label]} for label in labels] for figure, labels in used.items()}
