@@ -10,7 +10,7 @@
 # The order puts the paper's two claims first: dissipation against cross-attention (Table 5), then
 # PQG against BQG and none (Table 4); QG's runs, twice as long as the others, come last in each seed.
 #
-# Usage: [SEEDS="1 2"] [VARIANTS="fusion:tpavi qg:qg"] [AUDIO_BLIND=0] scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
+# Usage: [SEEDS="1 2"] [VARIANTS="fusion:tpavi qg:qg"] [AUDIO_BLIND=0] [TABLE7=1] [BASE_CHECKPOINT=0] scripts/ablation-sweep.sh [STORE]   (default runs/report-store.jsonl); log: STORE's folder/ablation-sweep.log
 # A fresh checkout has no runs/: the store then starts as a copy of the committed reports/records.jsonl,
 # whose finished runs are read back (checkpoints do not travel: run SEEDS="1 2" there, since seed 0's
 # base checkpoint, for the figures, would be retrained).
@@ -48,14 +48,15 @@ base_checkpoint() {  # the base's seed-0 checkpoint, for the figures and its tra
   run fusion cross_attention 0  # probes it
 }
 for seed in $seeds; do
-  if [ "$seed" = 0 ]; then base_checkpoint; fi
+  # BASE_CHECKPOINT=0: seed 0 without retraining the base's checkpoint (a fresh checkout that only adds rows)
+  if [ "$seed" = 0 ] && [ "${BASE_CHECKPOINT:-1}" = 1 ]; then base_checkpoint; fi
   for variant in $variants; do
     run "${variant%%:*}" "${variant#*:}" "$seed"
   done
   if [ "$seed" = 0 ]; then run stages TTT 0; fi  # Figure 7's trained decoder layers
 done
 if [ "${AUDIO_BLIND:-1}" = 1 ]; then for seed in $seeds; do run fusion cross_attention "$seed" --audio-blind-control; done; fi
-if [ -n "${TABLE7:-}" ]; then
-  for stages in TTT TCT TTC; do for seed in $seeds; do run stages "$stages" "$seed"; done; done
+if [ -n "${TABLE7:-}" ]; then  # seed by seed, so that a sweep stopped part-way leaves every row with as many seeds as it could
+  for seed in $seeds; do for stages in TCT TTC TTT; do run stages "$stages" "$seed"; done; done
 fi
 echo "sweep done: $store" | tee -a "$log"

@@ -13,6 +13,8 @@
 #
 # Resumable: a finished run (its JSON exists) is skipped, an interrupted one resumes from last.pt.
 # Usage: scripts/fig1-recipes.sh [STORE]   (default runs/report-store.jsonl); log beside the store.
+#   MODELS="avsegformer-r50:1200 avesformer-r50:1800" scripts/fig1-recipes.sh   runs only those (MODEL:STEPS);
+#   on a fresh checkout, where runs/ is gone, this keeps a family already in the committed records from rerunning.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${1:-runs/report-store.jsonl}
@@ -30,7 +32,7 @@ run() {  # MODEL STEPS
   echo "$(date -Is) $model $steps steps: $(( $(date +%s) - start )) s" | tee -a "$folder/fig1-recipes.log"
 }
 # the two families the committed figure could not judge first; avesformer-r50 learned at 600 steps (J 0.66) but has no curve
-run avsbench-r50 1800
-run avsegformer-r50 1200
-run avesformer-r50 1800
+for pair in ${MODELS:-avsbench-r50:1800 avsegformer-r50:1200 avesformer-r50:1800}; do
+  run "${pair%%:*}" "${pair##*:}"
+done
 echo "fig1 recipes done: $store"
