@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -384,10 +385,20 @@ FIGURES = {"fig1_accuracy_latency": fig1, "fig1_training_curves": fig1_training_
            "attention_over_training": attention_over_training}
 
 
-def draw(records: list[dict], out: Path, provenance: dict[str, Any]) -> list[str]:
+# the kinds of record each figure reads: its footer names the commits, torch versions and devices of
+# those records only (a latency figure measured on one CPU does not name the CPU a training ran on)
+FIGURE_KINDS = {"fig1_accuracy_latency": ("latency", "params", "train"), "fig1_training_curves": ("train",),
+                "fig3_runtime_breakdown": ("latency",), "scaling_input_size": ("latency",),
+                "scaling_queries": ("latency",), "localisation_by_variant": ("train", "attention_frames"),
+                "attention_over_training": ("train",)}
+
+
+def draw(records: list[dict], out: Path, provenance: Callable[[list[dict]], dict[str, Any]]) -> list[str]:
+    """Every figure of FIGURES into ``out``, each footer from ``provenance`` of the records it reads."""
     written = []
     for stem, make in FIGURES.items():
-        written += save_figure(make(records), out / stem, provenance)
+        shown = [r for r in records if r.get("kind") in FIGURE_KINDS[stem]]
+        written += save_figure(make(records), out / stem, provenance(shown))
     return written
 
 

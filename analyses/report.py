@@ -261,11 +261,10 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
         table = make(used)
         for ext, text in (("md", tables.to_markdown(table)), ("tex", tables.to_latex(table)), ("csv", tables.to_csv(table))):
             written.append(_write(out / "tables" / f"{table.name}.{ext}", text))
-    prov = provenance(used)
-    written += figures.draw(used, out / "figures", prov)
+    written += figures.draw(used, out / "figures", provenance)
     written += save_figure(figures.latency_distributions(latency_panels(used), "Latency distributions of each table's run "
                                                          "(every timed round; 224x224, batch 1)"),
-                           out / "figures" / "latency_distributions", prov)
+                           out / "figures" / "latency_distributions", provenance([r for r in used if r.get("kind") == "latency"]))
     chosen = chosen_maps(used, maps)
     if chosen:
         p = chosen["provenance"]

@@ -162,7 +162,7 @@ def fake_records(device: str = "cpu", scale: float = 1.0) -> list[dict]:
         if spec.name == spec.label and fresh:
             for metric, value in (("jaccard", 0.5 + n / 20), ("f_score", 0.6)):
                 records.append({"kind": "train", "model": spec.label, "spec": d, "metric": metric, "value": value,
-                                "provenance": _prov(data="synthetic:s4", audio_blind=False, steps=600, size=64)})
+                                "provenance": _prov(data="synthetic:s4", audio_blind=False, steps=600, size=64, device_name="Training CPU")})
     spec = make_spec("avesformer-r18")
     records.append({"kind": "attention_maps", "model": spec.label, "spec": spec.to_dict(), "metric": "maps", "value": 16,
                     "data": _maps_data(), "provenance": _prov(size=224, input_seed=0)})
@@ -214,6 +214,18 @@ def test_changing_one_record_changes_its_cells(rendered, tmp_path):
     assert "4321.0" in (tmp_path / "tables" / "table3.md").read_text()
     assert "4321.0" not in (first / "tables" / "table3.md").read_text()
     assert (tmp_path / "figures" / "fig1_accuracy_latency.png").read_bytes() != (first / "figures" / "fig1_accuracy_latency.png").read_bytes()
+
+
+def test_each_figure_footer_names_the_devices_of_its_own_records(rendered):
+    from PIL import Image
+
+    _, first, _ = rendered  # the fake latencies ran on "Test CPU", the trainings on "Training CPU"
+    def device(stem):
+        return json.loads(Image.open(first / "figures" / f"{stem}.png").info["Description"])["device"]
+    for stem in ("fig3_runtime_breakdown", "scaling_input_size", "scaling_queries", "latency_distributions"):
+        assert device(stem) == "Test CPU", stem
+    assert device("fig1_accuracy_latency") == "Test CPU, Training CPU"  # latency and params beside the trained J
+    assert device("fig1_training_curves") == "Training CPU"
 
 
 def test_tables_label_reported_beside_measured(rendered):
