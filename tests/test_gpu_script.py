@@ -24,7 +24,7 @@ def test_gpu_bench_quick_on_cpu(tmp_path, capsys):
     reports = json.loads((tmp_path / "gpu-bench.json").read_text())
     assert [r["group"] for r in reports] == ["zoo", "stages (Table 7)"]
     table = (tmp_path / "gpu-bench.md").read_text()
-    assert "| avesformer-r18 | eager |" in table and "| avesformer-r18 | bf16 |" in table
+    assert "| avesformer-r18 | eager |" in table and "| avesformer-r18 | channels_last |" in table
     assert "reported" in table
     records = load_records(tmp_path / "records.jsonl")
     assert len(records) == 4 and all(r["provenance"]["device"] == "cpu" for r in records)
