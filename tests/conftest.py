@@ -1,10 +1,14 @@
 import os
 
-import pytest
-import torch
-
 # Two cores: under pytest-xdist each of the two workers takes one thread (two each would fight over
-# the cores); a plain run takes both.
+# the cores); a plain run takes both. The processes a test starts (submitit's local jobs, DDP, the
+# CLI in a subprocess) inherit one thread too, or they fight the other worker over the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
 torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 

@@ -11,7 +11,7 @@ from avskit.analyses.profile import ProfileOptions, _speed_path_runner
 
 
 def test_bf16_autocast_path_is_close_to_eager():
-    # TTT: without the C layer, whose depthwise convolution runs per group in bf16 on an AVX2 CPU (24 s a forward)
+    # TTT: without the C layer, whose depthwise convolution runs per group in bf16 on an AVX2 CPU (6 s a forward)
     model = build_model("avesformer-r18", stages="TTT")
     image, audio = torch.randn(1, 3, 64, 64), torch.randn(1, 1, 96, 64)
     with torch.inference_mode():
