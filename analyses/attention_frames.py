@@ -25,6 +25,7 @@ from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord
 from avsbench_kit.probes.localisation import SUMMARISED, score_map, summarise
 from avsbench_kit.spec import ModelSpec
+from avsbench_kit.stats import mean_ci
 
 NO_SPATIAL_MAP = "no spatial map"
 # orientation of a declared site's weights: "pixels-audio" (rows are the pixels, keys the audio tokens
@@ -82,15 +83,6 @@ def spread_frames(n_total: int, wanted: int) -> list[int]:
     if wanted >= n_total:
         return list(range(n_total))
     return sorted({round(i * (n_total - 1) / (wanted - 1)) for i in range(wanted)}) if wanted > 1 else [0]
-
-
-def _stat(values: list[float]) -> dict[str, Any]:
-    values = [v for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return {"mean": None, "ci95": [None, None], "n": 0}
-    mean = statistics.fmean(values)
-    half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
-    return {"mean": mean, "ci95": [mean - half, mean + half] if half is not None else [None, None], "n": len(values)}
 
 
 def _query_mean(scores: list[dict]) -> dict:
@@ -187,8 +179,8 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
     out = {k: entry[k] for k in ("site", "call", "kind", "n_queries", "n_keys")}
     out["frames"] = len(entry["dissipated"])
     out["dissipated_share"] = sum(entry["dissipated"]) / len(entry["dissipated"])
-    out["entropy_norm"] = _stat(entry["entropy"])
-    out["row_diversity"] = _stat(entry["diversity"])
+    out["entropy_norm"] = mean_ci(entry["entropy"])
+    out["row_diversity"] = mean_ci(entry["diversity"])
     if entry["orientation"] is None:
         out["localisation"] = None  # not an audio-to-visual site of this model
     elif entry["maps"] is None:

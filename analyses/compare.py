@@ -22,7 +22,8 @@ The summary of a sweep is read back from the records, a pure function of them.
 from __future__ import annotations
 
 import dataclasses
-import statistics
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,17 +32,21 @@ from typing import Any, Callable, Iterable
 import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
-from avsbench_kit.foreign import as_input_device, model_inputs
+from avsbench_kit.inputs import as_input_device, model_inputs
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import count_parameters
 from avsbench_kit.profiling.timing import interleaved_latency
+from avsbench_kit.recipe import DEFAULT, SYNTHETIC_PREFIX, Recipe, check_size, run_identity, runs_of, same_run
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.results import matching as matching_records
-from avsbench_kit.spec import BACKBONES, make_spec, weights_for
-from avskit.analyses.launch import LaunchOptions, MeasureJob, TrainTask, run_task, submit, task_for
+from avsbench_kit.spec import BACKBONES, make_spec, spec_from_dict, weights_for
+from avsbench_kit.stats import mean_sd
+from avskit.analyses.launch import LaunchOptions, MeasureJob, TrainTask, run_task, submit
+from avskit.analyses.summaries import trained_attention
+from avskit.analyses.training import data_for, training_task
 
 AXES = ("fusion", "qg", "stages", "queries", "backbone")
 ALL_STAGES = ("TTT", "CTT", "TCT", "TTC")
@@ -56,25 +61,22 @@ DISSIPATION_SEED = 0
 @dataclass
 class MeasureOptions:
     device: str = "cpu"
-    size: int = 224
-    warmup: int = 3
+    size: int = 224  # latency and FLOPs input size
+    warmup: int = 3  # untimed rounds
     iters: int = 20
     breakdown_iters: int = 5
     threads: int | None = None
     measurements: tuple[str, ...] = MEASUREMENTS
     train: str | None = None  # synthetic:s4 ... or a dataset root; None: no training
     subset: str | None = None
-    steps: int = 600
-    train_size: int = 64
-    videos: int = 3000
-    batch: int = 8
-    lr: float = 2e-4
+    recipe: Recipe = DEFAULT  # how each variant is trained (avsbench_kit.recipe)
     seeds: tuple[int, ...] = (0,)
-    checkpoint_every: int = 50
-    train_warmup: int = 0  # linear learning-rate warmup steps of each training run
-    val_every: int = 0  # each training run's validation curve: every N steps (0: none)
     audio_blind_control: bool = False  # the base also trained audio-blind, once per seed
     probe_frames: int = 32  # test frames a trained checkpoint's attention is probed on (localisation; 0: none)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.recipe, dict):  # from a job's plain values
+            self.recipe = Recipe(**self.recipe)
 
     def check(self, here: bool = True) -> None:
         """``here``: the work runs on this machine (not on a cluster's nodes), so its device must be here."""
@@ -84,28 +86,24 @@ class MeasureOptions:
             raise UserError(f"--seeds needs one or more seeds of 0 or more, got {','.join(map(str, self.seeds)) or 'none'}")
         if here and self.device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda: no CUDA device is available on this machine")
-        for name, value, low in (("--iters", self.iters, 2), ("--warmup", self.warmup, 0), ("--size", self.size, 32),
-                                 ("--steps", self.steps, 1), ("--threads", 1 if self.threads is None else self.threads, 1)):
+        for name, value, low in (("--iters", self.iters, 2), ("--warmup", self.warmup, 0),
+                                 ("--threads", 1 if self.threads is None else self.threads, 1)):
             if value < low:
                 raise UserError(f"{name} must be at least {low}, got {value}")
-        if self.size % 32:
-            raise UserError(f"--size must be a multiple of 32 (e.g. 224), got {self.size}")
+        check_size(self.size)
         unknown = set(self.measurements) - set(MEASUREMENTS)
         if unknown:
             raise UserError(f"--measure: unknown measurement {sorted(unknown)[0]!r}; choose from {', '.join(MEASUREMENTS)}, all or none")
         if not self.measurements and not self.train:
             raise UserError("--measure none leaves nothing to do without --train")
         if self.train:  # a bad --train is an error now, not after minutes of measuring
-            from avskit.analyses.training import DataOptions
-
             try:
-                DataOptions(self.train, self.subset, self.train_size, self.videos).resolve_subset()
+                data_for(self.train, self.recipe, self.subset).resolve_subset()
             except UserError as exc:  # the same checks as `avskit train --data`, named after this option
                 raise UserError(str(exc).replace("--data", "--train")) from None
-            if self.train_size < 32 or self.train_size % 32:
-                raise UserError(f"--train-size must be a multiple of 32, got {self.train_size}")
-            if self.train.startswith("synthetic:") and self.videos < 7:
-                raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
+            check_size(self.recipe.size, "--train-size")
+            if self.train.startswith(SYNTHETIC_PREFIX) and self.recipe.videos < 7:
+                raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.recipe.videos}")
 
 
 # ---- the variants of a sweep ---------------------------------------------------------------------
@@ -132,6 +130,50 @@ def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpe
     return list(dict.fromkeys(specs))
 
 
+def split_models(text: str) -> list[str]:
+    """``a,b[k=v,w=x],c`` -> ``["a", "b[k=v,w=x]", "c"]``: commas inside brackets belong to a label."""
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return parts + [current]
+
+
+def sweep_specs(base: str, given: dict[str, list[str]], trained: bool = False) -> tuple[str, list]:
+    """``avskit compare``'s sweep: the one axis given (or ``models``) and its specs, the base first."""
+    from avsbench_kit.spec import spec_from_text
+
+    if len(given) != 1:
+        raise UserError("give exactly one axis to sweep (--fusion, --qg, --stages, --queries or --backbone, e.g. --fusion all), "
+                        "or --models with a list of models")
+    (axis, values), = given.items()
+    base_spec = spec_from_text(base)
+    if axis == "models":
+        names = [v.strip() for text in values for v in split_models(text) if v.strip()]
+        if not names:
+            raise UserError("--models needs at least one model, e.g. --models avesformer-r18,avsegformer-r50")
+        specs = list(dict.fromkeys([base_spec, *(spec_from_text(name) for name in names)]))
+    elif base_spec.family == "foreign":
+        raise UserError(f"--{axis} sweeps a zoo model's spec; {base_spec.label} is a reference: compare it with --models instead")
+    else:
+        specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
+    if trained and any(s.family == "foreign" for s in specs):
+        raise UserError("--train trains zoo models only; a referenced model is measured without it")
+    return axis, specs
+
+
+def measurements(text: str) -> tuple[str, ...]:
+    """``--measure``: ``all``, ``none`` or kinds, comma-separated (checked by ``MeasureOptions.check``)."""
+    text = text.strip().lower()
+    named = {"all": MEASUREMENTS, "none": ()}
+    return named[text] if text in named else tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+
+
 # ---- matching records --------------------------------------------------------------------------
 
 def _settings(kind: str, opts: MeasureOptions, env: dict, anchor: ModelSpec | None = None) -> dict[str, Any]:
@@ -146,9 +188,6 @@ def _settings(kind: str, opts: MeasureOptions, env: dict, anchor: ModelSpec | No
     if kind == "latency":
         return {"device": env["device"], "device_name": env["device_name"], "threads": env["threads"], "size": opts.size,
                 "batch": 1, "dtype": "fp32", "path": "eager", "anchor": anchor.label if anchor else None}
-    if kind == "train":
-        return {"data": opts.train, "size": opts.train_size, "steps": opts.steps, "batch": opts.batch, "lr": opts.lr,
-                "audio_blind": False, "videos": opts.videos if (opts.train or "").startswith("synthetic:") else None}
     raise ValueError(kind)
 
 
@@ -181,10 +220,11 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     say = progress or (lambda message: None)
     sweep = Sweep()
     if launch.launcher == "slurm":  # the measurements as one exclusive job, the training as one array
-        measure_job = MeasureJob("compare", str(store.resolve()), str(launch.folder(store).resolve()), specs=[s.to_dict() for s in specs],
-                                 opts=dataclasses.asdict(opts), tag=tag or "compare") if opts.measurements else None
+        job = MeasureJob(measure_job, str(store.resolve()), str(launch.folder(store).resolve()),
+                                 specs=[s.to_dict() for s in specs], opts=dataclasses.asdict(opts), tag=tag or "compare") \
+            if opts.measurements else None
         tasks = train_tasks(specs, opts, store, records, sweep, launch) if opts.train else []
-        _launch(tasks, measure_job, opts, launch, store, tag, sweep, say)
+        _launch(tasks, job, opts, launch, store, tag, sweep, say)
         return sweep
     _measure_here(specs, opts, store, tag, records, sweep, say)
     if opts.train:
@@ -199,60 +239,46 @@ def measure(specs: list[ModelSpec], opts: MeasureOptions, store: Path | None = N
     return sweep
 
 
-def trained_settings(opts: MeasureOptions, seed: int) -> dict[str, Any]:
-    """How a trained checkpoint's attention record is found: its training run's settings and the probe's."""
-    return {"trained": _train_settings(opts, seed), "frames": opts.probe_frames}
+def identity(opts: MeasureOptions, seed: int, audio_blind: bool = False) -> dict[str, Any]:
+    """The identity of one of the sweep's training runs (``avsbench_kit.recipe.run_identity``)."""
+    return run_identity(opts.train, opts.recipe, seed, audio_blind)
+
+
+def probe_of(records: list[dict], spec: ModelSpec, opts: MeasureOptions, seed: int) -> dict | None:
+    """The attention record of the trained (variant, seed) checkpoint over the sweep's probe frames."""
+    found = [r for r in matching(records, "attention_frames", spec, {"frames": opts.probe_frames})
+             if same_run(r["provenance"].get("trained") or {}, identity(opts, seed))]
+    return found[-1] if found else None
 
 
 def _probe_trained(specs: list[ModelSpec], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
                    say: Callable[[str], None]) -> None:
     """Each trained (variant, seed) checkpoint's attention over ``probe_frames`` test frames: the
     dissipated share and the localisation of its audio-to-visual maps (analyses.attention_frames)."""
-    from avsbench_kit.weights import file_sha256
+    from avsbench_kit.files import file_sha256
     from avskit.analyses.attention_frames import probe_frames
-    from avskit.analyses.training import DataOptions
 
     env = {**environment(torch.device("cpu")), "command": command_line()}
     for spec in specs:
         for seed in opts.seeds:
             checkpoint = checkpoint_folder(store, spec, opts, seed) / "last.pt"
-            settings = trained_settings(opts, seed)
-            if not checkpoint.is_file() or not matching(records, "train", spec, _train_settings(opts, seed)):
+            settings = {"trained": identity(opts, seed), "frames": opts.probe_frames}
+            if not checkpoint.is_file() or not runs_of(records, spec.to_dict(), identity(opts, seed)):
                 continue  # not trained (yet): nothing to probe
-            if matching(records, "attention_frames", spec, settings):
+            if probe_of(records, spec, opts, seed):
                 sweep.skipped.append((spec.label, f"trained attention seed {seed}"))
                 continue
             say(f"attention: {spec.label} seed {seed}, trained, over {opts.probe_frames} test frames")
-            data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
+            data = data_for(opts.train, opts.recipe, opts.subset)
             subset = data.resolve_subset()
             report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test"), subset, opts.probe_frames)
-            prov = {**env, **settings, "data": opts.train, "subset": subset, "size": opts.train_size, "checkpoint": str(checkpoint),
+            prov = {**env, **settings, "data": opts.train, "subset": subset, "size": opts.recipe.size, "checkpoint": str(checkpoint),
                     "weights_sha256": file_sha256(checkpoint)}
             new = make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,
                               sites=report["sites"], frame_indices=report["frame_indices"])
             append_records([new], store)
             records.append(new)
             sweep.measured.append((spec.label, f"trained attention seed {seed}"))
-
-
-def trained_attention(record: dict) -> dict[str, Any]:
-    """One probed checkpoint in a few numbers: over the model's audio-to-visual sites, the share of
-    (site, frame) pairs flagged dissipated; over all its attention sites, how many are flagged on at
-    least half the frames (a dissipation the training made or kept: QG's queries that come to attend
-    alike); of the last audio-to-visual site (the finest decoder map, Figure 8's), the energy ratio and
-    cIoU@0.5 of its maps' per-frame mean, or that it has no spatial map."""
-    declared = [s for s in record["sites"] if s.get("localisation") is not None]
-    scored = [s for s in declared if isinstance(s["localisation"], dict)]
-    out: dict[str, Any] = {"dissipated_share": statistics.fmean([s["dissipated_share"] for s in declared]) if declared else None,
-                           "dissipated_sites": sum((s.get("dissipated_share") or 0) >= 0.5 for s in record["sites"]),
-                           "sites": len(record["sites"])}
-    if scored:
-        last = scored[-1]["localisation"]["mean"]
-        out.update(site=scored[-1]["site"], energy_ratio=last["energy_ratio"]["mean"], ciou_at_05=last["ciou@0.5"], auc=last["auc"],
-                   roc_auc=(last.get("roc_auc") or {}).get("mean"), area=last.get("area"), degenerate=last["degenerate"], frames=last["n"])
-    elif declared:
-        out.update(site=declared[-1]["site"], localisation=declared[-1]["localisation"])
-    return out
 
 
 def _measure_here(specs: list[ModelSpec], opts: MeasureOptions, store: Path, tag: str | None, records: list[dict],
@@ -345,13 +371,6 @@ def _latency(specs, opts: MeasureOptions, env: dict, device, store: Path, record
     sweep.measured += [(s.label, "latency") for s in timed]
 
 
-def _train_settings(opts: MeasureOptions, seed: int, audio_blind: bool = False) -> dict[str, Any]:
-    settings = {**_settings("train", opts, {}), "seed": seed, "audio_blind": audio_blind}
-    if opts.train_warmup:
-        settings["warmup"] = opts.train_warmup
-    return settings
-
-
 def _training_runs(specs: list[ModelSpec], opts: MeasureOptions) -> list[tuple[ModelSpec, int, bool]]:
     """(variant, seed, audio-blind) of every training run the sweep needs: each variant once per seed,
     and with ``audio_blind_control`` the base (the first spec) audio-blind once per seed."""
@@ -362,30 +381,31 @@ def _training_runs(specs: list[ModelSpec], opts: MeasureOptions) -> list[tuple[M
 
 
 def _run_name(spec: ModelSpec, opts: MeasureOptions, seed: int, audio_blind: bool) -> str:
-    name = f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{opts.steps}" + (f"-seed{seed}" if seed else "")
-    if opts.train_warmup:
-        name += f"-warmup{opts.train_warmup}"
+    """The checkpoint folder's name: readable, and one per run identity (a hash of the rest of the
+    recipe is added where it is not the default's)."""
+    recipe, named = opts.recipe, ("data", "steps", "warmup", "seed", "audio_blind")
+    name = f"{spec.label}-{opts.train.replace(':', '-').replace('/', '_')}-{recipe.steps}" + (f"-seed{seed}" if seed else "")
+    if recipe.warmup:
+        name += f"-warmup{recipe.warmup}"
+    rest = {k: v for k, v in run_identity(opts.train, recipe, seed).items() if k not in named}
+    if rest != {k: v for k, v in run_identity(opts.train, DEFAULT, seed).items() if k not in named}:
+        name += "-" + hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:8]
     return name + ("-audio-blind" if audio_blind else "")
 
 
 def train_tasks(specs: list[ModelSpec], opts: MeasureOptions, store: Path, records: list[dict], sweep: Sweep,
                  launch: LaunchOptions) -> list[TrainTask]:
     """One task per (variant, seed) that has no record yet; the rest are read back."""
-    from avsbench_kit.engine import TrainConfig
-    from avskit.analyses.training import DataOptions
-
     tasks = []
     for spec, seed, blind in _training_runs(specs, opts):
         what = ("train" if seed == 0 else f"train seed {seed}") + (" audio-blind" if blind else "")
-        if matching(records, "train", spec, _train_settings(opts, seed, blind)):
+        if runs_of(records, spec.to_dict(), identity(opts, seed, blind)):
             sweep.skipped.append((spec.label, what))
             continue
-        data = DataOptions(opts.train, opts.subset, opts.train_size, opts.videos)
-        cfg = TrainConfig(steps=opts.steps, batch=opts.batch, lr=opts.lr, device=opts.device, seed=seed, audio_blind=blind,
-                          checkpoint_every=opts.checkpoint_every, warmup=opts.train_warmup, val_every=opts.val_every)
         # checkpoints beside the record store (runs/train/ for the default runs/records.jsonl): on a
         # cluster both lie on the shared filesystem
-        tasks.append(task_for(spec, data, cfg, store, checkpoint_folder(store, spec, opts, seed, blind), launch))
+        tasks.append(training_task(spec, opts.train, opts.recipe, seed, blind, store, checkpoint_folder(store, spec, opts, seed, blind),
+                                   launch, opts.subset, opts.device))
     return tasks
 
 
@@ -397,10 +417,10 @@ def _train_here(tasks: list[TrainTask], opts: MeasureOptions, store: Path, recor
                 say: Callable[[str], None]) -> None:
     for task in tasks:
         def on_step(step: int, loss: float, label: str = task.label) -> None:  # bound now, not at the loop's end
-            say(f"train: {label} step {step}/{opts.steps}, loss {loss:.3f}")
+            say(f"train: {label} step {step}/{opts.recipe.steps}, loss {loss:.3f}")
 
-        blind = task.recipe.get("audio_blind", False)
-        say(f"train: {task.label} seed {task.seed}{' audio-blind' if blind else ''} on {opts.train}, {opts.steps} steps")
+        blind = task.kwargs["audio_blind"]
+        say(f"train: {task.label} seed {task.seed}{' audio-blind' if blind else ''} on {opts.train}, {opts.recipe.steps} steps")
         run_task(task, on_step=on_step)
         records[:] = load_records(store)
         sweep.measured.append((task.label, ("train" if task.seed == 0 else f"train seed {task.seed}") + (" audio-blind" if blind else "")))
@@ -444,34 +464,7 @@ def summary(specs: list[ModelSpec], opts: MeasureOptions, records: list[dict], e
             "flagged": diss and diss["flagged"], "min_row_diversity": diss and diss["min_row_diversity"],
         }
         if opts.train:  # per seed, then the mean and sd over the seeds recorded
-            per_seed = {}
-            for seed in opts.seeds:
-                found = {m: latest(records, "train", spec, _train_settings(opts, seed), m) for m in ("jaccard", "f_score", "miou")}
-                if any(found.values()):
-                    per_seed[seed] = {m: rec["value"] for m, rec in found.items() if rec}
-            for metric in ("jaccard", "f_score", "miou"):
-                values = [v[metric] for v in per_seed.values() if metric in v]
-                if values:
-                    row[metric] = statistics.fmean(values)
-                    row[f"{metric}_sd"] = statistics.stdev(values) if len(values) > 1 else None
-            row["seeds"] = {str(seed): v for seed, v in per_seed.items()}
-            attention = {}
-            for seed in opts.seeds:
-                found = latest(records, "attention_frames", spec, trained_settings(opts, seed))
-                if found:
-                    attention[str(seed)] = trained_attention(found)
-                    row["seeds"].setdefault(str(seed), {})["attention"] = attention[str(seed)]
-            for key in ("energy_ratio", "ciou_at_05", "dissipated_share"):
-                values = [a[key] for a in attention.values() if a.get(key) is not None]
-                if values:
-                    row[f"trained_{key}"] = statistics.fmean(values)
-                    row[f"trained_{key}_sd"] = statistics.stdev(values) if len(values) > 1 else None
-            if spec == specs[0] and opts.audio_blind_control:
-                blind = [r["value"] for seed in opts.seeds if (r := latest(records, "train", spec, _train_settings(opts, seed, True), "jaccard"))]
-                if blind:
-                    row["audio_blind_jaccard"] = statistics.fmean(blind)
-                    row["audio_blind_jaccard_sd"] = statistics.stdev(blind) if len(blind) > 1 else None
-                    row["audio_blind_seeds"] = len(blind)
+            row.update(_trained_row(spec, opts, records, blind_control=spec == specs[0] and opts.audio_blind_control))
         rep = reported_for(spec)
         row["reported"] = dataclasses.asdict(rep) if rep else None
         rows.append(row)
@@ -482,3 +475,41 @@ def environment_for(opts: MeasureOptions) -> dict:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     return environment(torch.device(opts.device))
+
+
+def _trained_row(spec: ModelSpec, opts: MeasureOptions, records: list[dict], blind_control: bool) -> dict[str, Any]:
+    """A variant's trained columns: J and F per seed and their mean and sd, its probed checkpoints'
+    attention, and (for the base) the audio-blind control's J."""
+    row: dict[str, Any] = {}
+    per_seed = {}
+    for seed in opts.seeds:
+        found = {m: runs_of(records, spec.to_dict(), identity(opts, seed), m) for m in ("jaccard", "f_score", "miou")}
+        if any(found.values()):
+            per_seed[seed] = {m: recs[-1]["value"] for m, recs in found.items() if recs}
+    for metric in ("jaccard", "f_score", "miou"):
+        values = [v[metric] for v in per_seed.values() if metric in v]
+        if values:
+            row[metric], row[f"{metric}_sd"] = mean_sd(values)
+    row["seeds"] = {str(seed): v for seed, v in per_seed.items()}
+    attention = {}
+    for seed in opts.seeds:
+        found = probe_of(records, spec, opts, seed)
+        if found:
+            attention[str(seed)] = trained_attention(found)
+            row["seeds"].setdefault(str(seed), {})["attention"] = attention[str(seed)]
+    for key in ("energy_ratio", "ciou_at_05", "dissipated_share"):
+        values = [a[key] for a in attention.values() if a.get(key) is not None]
+        if values:
+            row[f"trained_{key}"], row[f"trained_{key}_sd"] = mean_sd(values)
+    if blind_control:
+        blind = [recs[-1]["value"] for seed in opts.seeds if (recs := runs_of(records, spec.to_dict(), identity(opts, seed, True), "jaccard"))]
+        if blind:
+            row["audio_blind_jaccard"], row["audio_blind_jaccard_sd"] = mean_sd(blind)
+            row["audio_blind_seeds"] = len(blind)
+    return row
+
+
+def measure_job(store: Path, say: Callable[[str], None], specs: list[dict], opts: dict[str, Any], tag: str) -> dict:
+    """A compare sweep's measurements as one launched job (``launch.MeasureJob``)."""
+    sweep = measure([spec_from_dict(s) for s in specs], MeasureOptions(**{**opts, "train": None}), store, tag=tag, progress=say)
+    return {"measured": sweep.measured, "skipped": sweep.skipped}

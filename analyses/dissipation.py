@@ -12,15 +12,12 @@ averaged over heads (and over queries where the paper averages), upsampled to th
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import textwrap
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
@@ -30,6 +27,8 @@ from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
 from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import ensure_writable_folder
 from avsbench_kit.spec import ModelSpec, make_spec, weights_for
+from avskit.analyses.attention_figures import render_maps
+from avskit.analyses.figure_io import save_figure
 
 FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
 
@@ -208,7 +207,7 @@ def weights_note(spec) -> str:
     """What a figure's weights were, for its title and provenance: the file and its SHA-256 when the
     model was given ``weights``; else pretrained backbones or random."""
     if getattr(spec, "weights", None):
-        from avsbench_kit.weights import file_sha256
+        from avsbench_kit.files import file_sha256
 
         return f"{spec.weights} (sha256 {file_sha256(spec.weights)})"
     return "pretrained backbones" if spec.vggish_weights and spec.backbone_weights else "random (untrained)"
@@ -338,187 +337,26 @@ def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[
     return render_maps(data, sample.rgb, out, {"commit": env["commit"], "torch": env["torch"], "time": env["time"]})
 
 
-MAP_FIGURES = {"fig4a": "fig4a_query_attention", "fig8": "fig8_fusion_maps", "fig9": "fig9_pqg_queries", "fig7": "fig7_decoder_layers"}
+def probe_dataset(spec: ModelSpec, data: str, subset: str | None, frames: int, size: int, videos: int, store: Path,
+                  on_start: Callable[[int], None] | None = None, on_frame: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """`avskit dissipation MODEL --data ...`: the probe over ``frames`` test frames, with localisation,
+    kept as an ``attention_frames`` record in ``store``."""
+    from avsbench_kit.profiling.env import command_line
+    from avsbench_kit.results import append_records, make_record
+    from avskit.analyses.attention_frames import probe_frames
+    from avskit.analyses.training import DataOptions, zoo_only
 
-
-def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any]) -> list[str]:
-    """The four attention figures from ``collect_maps`` data: the same data, the same bytes. Maps from
-    trained checkpoints name them (label, seed, steps, J, SHA-256) in the footer and the metadata;
-    maps from random weights say "untrained" in their titles."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
-    trained = "checkpoints" in data
-    written = []
-    for key, draw in (("fig4a", _fig4a), ("fig8", _fig8), ("fig9", _fig9), ("fig7", _fig7)):
-        sources = data.get("sources", {}).get(key)
-        shown = {**provenance, "panel weights": sources} if sources is not None else dict(provenance)
-        if trained:
-            used = data["checkpoints"].get(key, [])
-            shown["checkpoints"] = used
-            shown["weights"] = ("trained: " + "; ".join(_checkpoint_line(c) for c in used)) if used else "untrained (random weights): no checkpoint"
-        fig = draw(data[key], rgb) if key != "fig9" else draw(data[key], rgb, data.get("fig9_scores"))
-        _state(fig, trained, data.get("sources", {}).get(key))
-        written += save_figure(fig, out / MAP_FIGURES[key], shown)
-    return written
-
-
-def _checkpoint_line(c: dict[str, Any]) -> str:
-    j = f", J {c['jaccard']:.3f}" if c.get("jaccard") is not None else ""
-    return f"{c['label']} (seed {c.get('seed', '?')}, {c.get('steps', '?')} steps{j}, sha256 {str(c.get('sha256', ''))[:12]})"
-
-
-def _state(fig, trained: bool, sources) -> None:
-    """A line under the figure's title: whether its maps come from trained models."""
-    kinds = set(sources if isinstance(sources, list) else [sources or "random"])
-    kinds = {k.rsplit(", ", 1)[-1] for k in kinds}
-    if kinds <= {"random", "untrained"}:
-        words = "UNTRAINED: random weights, so these maps show the architecture's structure, not what a model learns"
-    elif trained:
-        words = "trained checkpoints (synthetic S4)" + ("; panels marked [untrained] have none yet: random weights" if "untrained" in kinds else "")
-    else:
-        words = "panels marked [weights] from the given weights, the others random"
-    title = fig.get_suptitle()
-    fig.suptitle(f"{title}\n{words}", fontsize=10)
-
-
-def _scores_text(scores: dict[str, Any] | None) -> str:
-    """A map's localisation scores in a panel title (energy ratio: chance reads 1)."""
-    if not scores:
-        return ""
-    if scores.get("degenerate"):
-        return "\nconstant map: localises nothing"
-    auc = "n/a" if scores.get("roc_auc") is None else f"{scores['roc_auc']:.2f}"
-    return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, ROC-AUC {auc}"
-
-
-def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
-    heat = np.asarray(heat, dtype=np.float32)
-    up = F.interpolate(torch.from_numpy(heat)[None, None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
-    span = up.max() - up.min()
-    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
-    ax.imshow(rgb)
-    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
-    ax.set_title(title, fontsize=9)
-    ax.axis("off")
-
-
-def _from(panel: dict | str | None) -> str:
-    """`` [weights]`` or `` [trained]`` in a panel's title when its weights were not random."""
-    source = (panel.get("source", "") if isinstance(panel, dict) else panel) or ""
-    kind = source.rsplit(", ", 1)[-1]
-    return {"weights": " [weights]", "trained": " [trained]", "untrained": " [untrained]"}.get(kind, "")
-
-
-def _fig4a(data: dict, rgb: np.ndarray):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
-    im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
-    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer){_from(data['qg'])}\n{data['qg']['verdict']}", fontsize=9)
-    axes[0].set_xlabel("query")
-    axes[0].set_yticks([0], ["audio"])
-    fig.colorbar(im, ax=axes[0], fraction=0.05)
-    im = axes[1].imshow(np.asarray(data["pqg"]["probs"]), aspect="auto", cmap="viridis")
-    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer){_from(data['pqg'])}\n{data['pqg']['verdict']}", fontsize=9)
-    axes[1].set_xlabel("key (0 = audio prompt)")
-    axes[1].set_ylabel("query")
-    fig.colorbar(im, ax=axes[1], fraction=0.05)
-    fig.suptitle("Attention probabilities of each generated query (heads averaged)", fontsize=11)
-    return fig
-
-
-def _fig8(data: list, rgb: np.ndarray):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 4.0))
-    for ax, entry in zip(axes, data, strict=True):
-        scores = "\nno spatial map (channel weights)" if entry["kind"] == "cha" and "scores" in entry else _scores_text(entry.get("scores"))
-        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){_from(entry)}\n{entry['verdict']}{scores}")
-    fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
-    return fig
-
-
-def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
-    import matplotlib.pyplot as plt
-
-    cols = 4
-    rows = math.ceil(len(data) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, (3.3 if scores else 2.9) * rows + 0.8))
-    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
-        if i < len(data):
-            _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""))
-        else:
-            ax.axis("off")
-    fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
-    return fig
-
-
-def _fig7(data: list, rgb: np.ndarray):
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.8))
-    for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):
-        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}{_scores_text(entry.get('scores'))}")
-    fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
-    return fig
-
-
-PLOT_FORMATS = ("png", "svg", "pdf")
-
-
-def _short_commits(commits: str, most: int = 3) -> str:
-    """A footer's commits: short hashes, and past ``most`` a count (the metadata keeps the full list:
-    a report's store gathers records from many commits, and every figure's footer would list them all)."""
-    short = [c[:7] + ("+dirty" if c.endswith("+dirty") else "") if len(c.split("+")[0]) == 40 else c
-             for c in (c.strip() for c in commits.split(",")) if c]
-    if len(short) <= most:
-        return ", ".join(short)
-    return f"{len(short)} commits ({', '.join(short[:most])}, ...; all of them in the file's metadata)"
-
-
-def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("png", "svg")) -> list[str]:
-    """PNG and SVG (or ``formats``) with provenance in a footer and the metadata, byte-for-byte
-    reproducible (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    matplotlib.use("Agg")
-    shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
-    if "commit" in shown:
-        shown["commit"] = _short_commits(str(shown["commit"]))
-    footer = " | ".join(f"{k}: {v}" for k, v in shown.items())
-    width, height = fig.get_size_inches()
-    # wrapped here, so the footer's height is known and the axes are laid out above it (6 pt text:
-    # about 19 characters and 0.1 inch a line); margins in inches, not fractions
-    lines = textwrap.wrap(footer, max(40, int(width * 19))) or [""]
-    fig.text(0.01, 0.005, "\n".join(lines), fontsize=6, color="0.35", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, min(0.5, (0.04 + 0.1 * len(lines)) / height), 1, 1 - min(0.08, 0.6 / height)))
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    description = json.dumps(provenance, sort_keys=True)
-    try:
-        for ext in formats:
-            final = stem.with_name(stem.name + f".{ext}")
-            tmp = final.with_name(f".{final.name}.partial")
-            metadata = {"Title": stem.name, "Description": description} if ext != "pdf" else {"Title": stem.name}
-            if ext in ("svg", "pdf"):
-                metadata["CreationDate" if ext == "pdf" else "Date"] = None
-            with matplotlib.rc_context({"svg.hashsalt": "avskit"}):
-                fig.savefig(tmp, format=ext, dpi=110, metadata=metadata)
-            tmp.replace(final)
-            written.append(str(final))
-    finally:
-        plt.close(fig)
-    return written
-
-
-def save_plot(fig, target: str, provenance: dict) -> str:
-    """Save ``fig`` to exactly ``target`` (.png, .svg or .pdf), atomically; UserError if it cannot be written."""
-    path = Path(target)
-    ext = path.suffix.lower().lstrip(".")
-    try:
-        return save_figure(fig, path.with_suffix(""), provenance, formats=(ext,))[0]
-    except OSError as exc:
-        raise UserError(f"--plot: cannot write {target}: {exc.strerror or exc}") from None
+    zoo_only(spec)
+    options = DataOptions(data, subset, size, videos)
+    name = options.resolve_subset()
+    dataset = options.dataset("test")  # a bad root or size is an error before any model is built
+    ensure_writable_folder(store.parent, "--results", "records")
+    if on_start:
+        on_start(min(frames, len(dataset)))
+    report = probe_frames(spec, dataset, name, frames, on_frame=on_frame)
+    report = {**report, "data": data, "subset": name, "size": size}
+    prov = {**environment(torch.device("cpu")), "command": command_line(), "data": data, "subset": name, "split": "test", "size": size,
+            "frames": report["frames"], "videos": videos if data.startswith("synthetic:") else None}
+    append_records([make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,
+                                sites=report["sites"], frame_indices=report["frame_indices"])], store)
+    return report

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from avsbench_kit import reported as paper
+from avsbench_kit.recipe import RECIPE_KEYS, same_run
 from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
-from avskit.analyses.dissipation import save_figure
+from avskit.analyses.figure_io import save_figure
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
@@ -334,7 +335,7 @@ def training_curves(records: list[dict]) -> list[dict[str, Any]]:
     for r in records:
         prov = r.get("provenance", {})
         if r.get("kind") == "train" and r.get("metric") == "jaccard" and r.get("val_curve") and same_spec(r.get("spec"), spec.to_dict()) \
-                and not prov.get("audio_blind") and all(prov.get(k) == v for k, v in recipe.items() if v is not None):
+                and not prov.get("audio_blind") and same_run(prov, recipe, RECIPE_KEYS):
             curves[prov.get("seed", 0)] = r["val_curve"]
     return [{"seed": seed, "curve": curve} for seed, curve in sorted(curves.items())]
 

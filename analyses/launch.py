@@ -36,7 +36,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -135,33 +135,27 @@ def make_executor(opts: LaunchOptions, folder: Path, name: str = "avskit", exclu
 
 @dataclass(frozen=True)
 class TrainTask:
-    """One (variant, seed) training run, as a job receives it: plain values only."""
+    """One (variant, seed) run, as a job receives it: the caller's function and its plain arguments.
 
-    spec: dict[str, Any]
+    ``run`` is a module-level function (pickled by reference), called as ``run(**kwargs,
+    provenance=..., on_step=...)``; this module never knows what it computes. ``identity`` is the
+    run's identity with its spec (``avsbench_kit.recipe.run_identity``): the run id is its hash.
+    """
+
+    run: Callable[..., dict]
+    kwargs: dict[str, Any]  # plain values only: no model, tensor or store handle
     label: str
-    data: dict[str, Any]  # DataOptions' fields
-    recipe: dict[str, Any]  # TrainConfig's fields, the seed among them
+    seed: int
+    identity: dict[str, Any]
     store: str
-    folder: str  # the run's checkpoint folder (last.pt)
+    steps: int = 0
     job_dir: str | None = None
     launcher: str = "inline"
 
     @property
-    def seed(self) -> int:
-        return self.recipe["seed"]
-
-    @property
     def run_id(self) -> str:
-        """The same (spec, data, recipe) gives the same id, so a command run again finds its runs."""
-        text = json.dumps([self.spec, self.data, self.recipe], sort_keys=True)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def task_for(spec, data, cfg, store: Path, folder: Path, launch: LaunchOptions | None = None) -> TrainTask:
-    launch = launch or LaunchOptions()
-    return TrainTask(spec=spec.to_dict(), label=spec.label, data=asdict(data), recipe=asdict(cfg), store=str(Path(store).resolve()),
-                     folder=str(Path(folder).resolve()), job_dir=str(launch.folder(store).resolve()) if launch.launcher != "inline" else None,
-                     launcher=launch.launcher)
+        """The same run gives the same id, so a command run again finds its runs."""
+        return hashlib.sha256(json.dumps(self.identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def recorded(task: TrainTask) -> list[dict]:
@@ -172,14 +166,9 @@ def recorded(task: TrainTask) -> list[dict]:
 
 
 def run_task(task: TrainTask, attempt: int = 0, on_step: Callable[[int, float], None] | None = None, job_id: str | None = None) -> dict:
-    """Train and evaluate one run (resuming from its last.pt), and record it with its run id and attempt."""
-    from avsbench_kit.engine import TrainConfig
-    from avsbench_kit.spec import ModelSpec
-    from avskit.analyses.training import DataOptions, run_training
-
+    """Run one task here, its records naming its run id and attempt."""
     provenance = {"run_id": task.run_id, "attempt": attempt, "launcher": task.launcher, "job_id": job_id}
-    return run_training(ModelSpec(**task.spec), DataOptions(**task.data), TrainConfig(**task.recipe), Path(task.folder),
-                        Path(task.store), on_step=on_step, provenance=provenance)
+    return task.run(**task.kwargs, provenance=provenance, on_step=on_step)
 
 
 def _write_status(job_dir: str | None, name: str, **fields: Any) -> None:
@@ -235,7 +224,7 @@ class TrainJob:
 
     def on_step(self, step: int, loss: float) -> None:
         # stderr: the job's log either way, and a debug job's progress never mixes with a command's --json on stdout
-        print(f"{self.task.label} seed {self.task.seed}: step {step}/{self.task.recipe['steps']}, loss {loss:.4f}", file=sys.stderr, flush=True)
+        print(f"{self.task.label} seed {self.task.seed}: step {step}/{self.task.steps}, loss {loss:.4f}", file=sys.stderr, flush=True)
 
     def checkpoint(self, *args: Any, **kwargs: Any):
         """Requeue: the same run, one attempt later; it resumes from its last.pt."""
@@ -247,21 +236,21 @@ class TrainJob:
 
 class MeasureJob:
     """A grid's measurements (latency, params, FLOPs, dissipation) as one job: every candidate timed
-    interleaved in one process on one exclusive node, exactly as inline. ``what`` is ``compare``
-    (one sweep: ``specs`` and ``opts``) or ``report`` (every sweep a report needs: ``quick``,
-    ``device``, ``threads``); plain values only."""
+    interleaved in one process on one exclusive node, exactly as inline. ``run(store, say,
+    **payload)`` is the caller's module-level function; ``payload`` holds plain values only."""
 
-    def __init__(self, what: str, store: str, job_dir: str, **payload: Any):
-        self.what, self.store, self.job_dir, self.payload = what, store, job_dir, payload
+    def __init__(self, run: Callable[..., dict], store: str, job_dir: str, **payload: Any):
+        self.run, self.store, self.job_dir, self.payload = run, store, job_dir, payload
 
     @property
     def run_id(self) -> str:
-        return "measure-" + hashlib.sha256(json.dumps([self.what, self.payload], sort_keys=True, default=str).encode()).hexdigest()[:12]
+        what = f"{self.run.__module__}.{self.run.__qualname__}"
+        return "measure-" + hashlib.sha256(json.dumps([what, self.payload], sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def __call__(self) -> dict:
         _write_status(self.job_dir, self.run_id, model="measurements", seed=None, state="running", attempt=0)
         try:
-            done = self._measure()
+            done = self.run(Path(self.store), lambda message: print(message, flush=True), **self.payload)  # the job's log
         except BaseException as exc:
             if not isinstance(exc, SystemExit):
                 first = (str(exc).strip().splitlines() or [""])[0]
@@ -270,21 +259,6 @@ class MeasureJob:
             raise
         _write_status(self.job_dir, self.run_id, model="measurements", seed=None, state="done", attempt=0)
         return done
-
-    def _measure(self) -> dict:
-        say = lambda message: print(message, flush=True)  # noqa: E731 (the job's log)
-        if self.what == "report":
-            from avskit.analyses.report import FULL, QUICK, measure_missing
-
-            p = self.payload
-            runs = measure_missing(QUICK if p["quick"] else FULL, Path(self.store), p["device"], p["threads"], None, say)
-            return {"measured": sum(len(r.measured) for r in runs)}
-        from avsbench_kit.spec import ModelSpec
-        from avskit.analyses.compare import MeasureOptions, measure
-
-        opts = MeasureOptions(**{**self.payload["opts"], "train": None})
-        sweep = measure([ModelSpec(**s) for s in self.payload["specs"]], opts, Path(self.store), tag=self.payload["tag"], progress=say)
-        return {"measured": sweep.measured, "skipped": sweep.skipped}
 
 
 # ---- submitting ----------------------------------------------------------------------------------
@@ -353,13 +327,9 @@ def _why(folder: Path, run_id: str, exc: Exception) -> str:
     return _last_line(trace[1] if len(trace) > 2 else str(exc))
 
 
-def submit_training(spec, data, cfg, folder: Path, store: Path, launch: LaunchOptions, restart: bool = False,
-                    say: Callable[[str], None] = lambda _: None) -> Submitted:
-    """`avskit train --launcher ...`: one run as one job (``restart`` drops its last.pt first)."""
-    data.resolve_subset()  # a bad --data is one line now, not in a job's log
-    if restart:
-        (Path(folder) / "last.pt").unlink(missing_ok=True)
-    return submit([task_for(spec, data, cfg, store, folder, launch)], launch, store, f"avskit-train-{spec.label}", say=say)
+def submit_one(task: TrainTask, launch: LaunchOptions, name: str, say: Callable[[str], None] = lambda _: None) -> Submitted:
+    """`avskit train --launcher ...`: one run as one job."""
+    return submit([task], launch, Path(task.store), name, say=say)
 
 
 def _cuda_devices() -> int:

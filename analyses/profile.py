@@ -17,13 +17,14 @@ from typing import Any, Callable
 import torch
 
 from avsbench_kit import ModelSpec, UserError, build_from_spec
-from avsbench_kit.foreign import as_input_device, model_inputs, spec_from_dict
+from avsbench_kit.inputs import as_input_device, model_inputs
 from avsbench_kit.profiling.breakdown import module_breakdown
 from avsbench_kit.profiling.env import command_line, environment
 from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.peak import peak_matmul_gflops
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.results import append_records, default_store, make_record
+from avsbench_kit.spec import spec_from_dict
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -73,7 +74,7 @@ class ProfileOptions:
         if self.threads is not None and self.threads < 1:
             raise UserError(f"--threads must be at least 1, got {self.threads}")
         if self.plot is not None:
-            from avskit.analyses.dissipation import PLOT_FORMATS
+            from avskit.analyses.figure_io import PLOT_FORMATS
 
             if Path(self.plot).suffix.lower().lstrip(".") not in PLOT_FORMATS:
                 raise UserError(f"--plot {self.plot}: give a file ending in .png, .svg or .pdf")
@@ -238,7 +239,7 @@ def profile(specs: list[ModelSpec], opts: ProfileOptions, results_path: str | Pa
 
 def _plot(results: list[dict[str, Any]], env: dict[str, Any], target: str) -> str:
     """The latency distribution of each candidate of this run, drawn with seaborn."""
-    from avskit.analyses.dissipation import save_plot
+    from avskit.analyses.figure_io import save_plot
     from avskit.analyses.figures import latency_candidates, latency_distributions
 
     title = (f"{env['device_name']} ({env['device']}, {env['threads']} threads), batch {env['batch']}, {env['size']}x{env['size']}, "

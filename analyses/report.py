@@ -58,6 +58,14 @@ TRAINABLE_TABLES = ("table3", "table4", "table5", "table7")
 TRAINED_AXES = ("qg", "fusion", "stages")  # the axes of tables 4, 5 and 7, whose rows have trained columns
 
 
+def trained_tables(text: str) -> tuple[str, ...]:
+    """``--train-tables 3,4,5,7`` -> ``("table3", "table4", ...)``."""
+    chosen = tuple(dict.fromkeys(f"table{t.strip().removeprefix('table')}" for t in text.split(",") if t.strip()))
+    if not chosen or set(chosen) - set(TRAINABLE_TABLES):
+        raise UserError(f"--train-tables {text!r}: choose from 3, 4, 5, 7 (comma-separated)")
+    return chosen
+
+
 def train_tables(train: dict[str, Any]) -> tuple[str, ...]:
     """The tables whose models ``--train`` trains: Table 3's zoo (Figure 1's third panel) unless told."""
     return tuple(train.get("tables") or ("table3",))
@@ -143,7 +151,7 @@ def trained_checkpoints(records: list[dict]) -> dict[str, dict[str, Any]]:
     name and that are still on disk with their recorded SHA-256: label -> path, sha256, seed, steps,
     jaccard, and frame = (the training frame size, the first video of the synthetic test split)."""
     from avsbench_kit.data.synthetic import split_of
-    from avsbench_kit.weights import file_sha256
+    from avsbench_kit.files import file_sha256
 
     found: dict[str, dict[str, Any]] = {}
     for _, _, axis, values in SWEEPS:
@@ -253,7 +261,8 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
     import numpy as np
 
     from avsbench_kit.data.synthetic import synthetic_frame
-    from avskit.analyses.dissipation import render_maps, save_figure
+    from avskit.analyses.attention_figures import render_maps
+    from avskit.analyses.figure_io import save_figure
 
     used = select(records)
     written = []
@@ -302,11 +311,17 @@ def _submit_to_slurm(plan: Plan, store: Path, device: str, threads: int | None, 
             opts = MeasureOptions(device=device, **recipe, audio_blind_control=name != "table3")
             opts.check(here=False)
             tasks += [t for t in train_tasks(specs, opts, store, records, sweep, launch) if t.run_id not in {u.run_id for u in tasks}]
-    job = MeasureJob("report", str(Path(store).resolve()), str(launch.folder(store).resolve()), quick=plan is QUICK, device=device,
+    job = MeasureJob(measure_job, str(Path(store).resolve()), str(launch.folder(store).resolve()), quick=plan is QUICK, device=device,
                      threads=threads)
     done = submit(tasks, launch, store, "avskit-report", job, say=say)
     sweep.submitted, sweep.job_dir = done.jobs, str(launch.folder(store))
     return sweep
+
+
+def measure_job(store: Path, say: Callable[[str], None], quick: bool, device: str, threads: int | None) -> dict:
+    """The report's measurements as one launched job (``launch.MeasureJob``; its training runs are jobs of their own)."""
+    runs = measure_missing(QUICK if quick else FULL, store, device, threads, None, say)
+    return {"measured": sum(len(r.measured) for r in runs)}
 
 
 def report(out: Path, store: Path, quick: bool = False, measure_first: bool = True, device: str = "cpu", threads: int | None = None,

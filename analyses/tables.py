@@ -13,8 +13,11 @@ from typing import Any
 import pandas as pd
 
 from avsbench_kit import reported as paper
+from avsbench_kit.recipe import RECIPE_KEYS, identity_of, same_run
 from avsbench_kit.results import best_timed, matching
 from avsbench_kit.spec import ModelSpec, make_spec
+from avsbench_kit.stats import mean_sd
+from avskit.analyses.summaries import trained_attention
 
 REPORT_SIZE = 224
 BASE = "avesformer-r50"
@@ -63,22 +66,19 @@ def dissipation_record(records: list[dict], spec: ModelSpec) -> dict | None:
     return _last(matching(records, "dissipation", spec.to_dict()))
 
 
-RECIPE_KEYS = ("data", "size", "steps", "batch", "lr", "videos", "warmup")
 TRAINED_BASE = "avesformer-r18"  # the ablation tables' trained columns: variants of the quick recipe's model
 
 
 def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) -> dict[str, Any]:
     """The trained runs of ``spec`` on ``data`` (with audio), one per seed (the latest), of the recipe
     with the most seeds recorded (the latest recipe among equals): per seed J, F and, when its
-    checkpoint was probed, its attention (compare.trained_attention). Empty when never trained."""
-    from avskit.analyses.compare import trained_attention
-
+    checkpoint was probed, its attention (summaries.trained_attention). Empty when never trained."""
     found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}) if not r["provenance"].get("audio_blind")]
     groups: dict[tuple, dict[int, dict[str, Any]]] = {}
     order: dict[tuple, int] = {}
     for i, r in enumerate(found):
         prov = r["provenance"]
-        key = tuple(prov.get(k) for k in RECIPE_KEYS)
+        key = tuple(identity_of(prov, RECIPE_KEYS).values())
         seed = prov.get("seed", 0)
         groups.setdefault(key, {}).setdefault(seed, {})[r["metric"]] = r["value"]
         order[key] = i
@@ -89,8 +89,7 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
     runs = groups[key]
     for seed, run in runs.items():
         probes = [r for r in matching(records, "attention_frames", spec.to_dict())
-                  if (r["provenance"].get("trained") or {}).get("seed") == seed
-                  and all((r["provenance"]["trained"]).get(k) == v for k, v in recipe.items() if v is not None)]
+                  if same_run(r["provenance"].get("trained") or {}, {**recipe, "seed": seed, "audio_blind": False})]
         if probes:
             run["attention"] = trained_attention(probes[-1])
             prov = probes[-1]["provenance"]
@@ -100,11 +99,7 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
 
 
 def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
-    import statistics
-
-    if not values:
-        return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+    return mean_sd(values)
 
 
 def trained_cells(records: list[dict], spec: ModelSpec) -> dict[str, Any]:

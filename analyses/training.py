@@ -12,14 +12,17 @@ from typing import Any, Callable
 import torch
 
 from avsbench_kit import UserError, build_from_spec
+from avsbench_kit.checkpoints import load_checkpoint
 from avsbench_kit.data.avsbench import AVSBenchFrames
-from avsbench_kit.engine import SyntheticFrames, TrainConfig, distributed_rank_and_size, evaluate, load_checkpoint, train
+from avsbench_kit.data.frames import SyntheticFrames
+from avsbench_kit.engine import TrainConfig, distributed_rank_and_size, evaluate, train
 from avsbench_kit.profiling.env import command_line, environment, gemm_probe
+from avsbench_kit.recipe import DEFAULT, SYNTHETIC_PREFIX, Recipe, check_size, run_identity
 from avsbench_kit.results import append_records, ensure_writable_folder, make_record
 from avsbench_kit.spec import ModelSpec
 from avskit.analyses.attention_frames import compact, probe_model, spread_frames
+from avskit.analyses.launch import LaunchOptions, TrainTask
 
-SYNTHETIC_PREFIX = "synthetic:"
 SUBSETS = ("s4", "ms3", "avss")
 
 
@@ -27,8 +30,8 @@ SUBSETS = ("s4", "ms3", "avss")
 class DataOptions:
     data: str = "synthetic:s4"  # synthetic:s4|ms3|avss or an AVSBench root
     subset: str | None = None  # needed with a path; implied by synthetic:NAME
-    size: int = 224
-    videos: int = 200  # synthetic only
+    size: int = DEFAULT.size
+    videos: int = DEFAULT.videos  # synthetic only
     test_videos: int | None = None  # synthetic only: evaluate on the test split's first N videos (quick runs)
     val_videos: int | None = 40  # synthetic only: the validation curve's videos (the val split's first N)
 
@@ -48,8 +51,7 @@ class DataOptions:
 
     def dataset(self, split: str):
         subset = self.resolve_subset()
-        if self.size < 32 or self.size % 32:
-            raise UserError(f"--size must be a multiple of 32 (e.g. 224), got {self.size}")
+        check_size(self.size)
         if self.data.startswith(SYNTHETIC_PREFIX):
             if self.videos < 7:
                 raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
@@ -76,12 +78,34 @@ def _classes_for(spec: ModelSpec, subset: str) -> None:
 PROBE_FRAMES = 16  # val frames a training run's attention is probed on at each validation
 
 
-def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: Path, results: Path | None = None,
+def data_for(data: str, recipe: Recipe, subset: str | None = None) -> DataOptions:
+    """The data a run of ``recipe`` trains, validates and tests on."""
+    return DataOptions(data, subset, recipe.size, recipe.videos, recipe.test_videos if data.startswith(SYNTHETIC_PREFIX) else None)
+
+
+def config_for(recipe: Recipe, seed: int = 0, audio_blind: bool = False, device: str = "cpu") -> TrainConfig:
+    """The engine's configuration of one run of ``recipe``."""
+    return TrainConfig(steps=recipe.steps, batch=recipe.batch, lr=recipe.lr, weight_decay=recipe.weight_decay, seed=seed,
+                       audio_blind=audio_blind, checkpoint_every=recipe.checkpoint_every, device=device, warmup=recipe.warmup,
+                       val_every=recipe.val_every)
+
+
+def steps_for_epochs(epochs: int, data: str, recipe: Recipe, subset: str | None = None) -> int:
+    """``--epochs``: passes over the train split, in steps of ``recipe.batch`` frames."""
+    return max(1, epochs * len(data_for(data, recipe, subset).dataset("train")) // recipe.batch)
+
+
+def run_training(spec: ModelSpec, data: str, recipe: Recipe, out_dir: Path, subset: str | None = None, seed: int = 0,
+                 audio_blind: bool = False, device: str = "cpu", results: Path | None = None,
                  on_step: Callable[[int, float], None] | None = None, on_eval: Callable[[int, int], None] | None = None,
                  restart: bool = False, on_plan: Callable[[dict[str, Any]], None] | None = None,
                  on_features: Callable[[int, int], None] | None = None, provenance: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``spec`` on ``data`` into ``out_dir`` (resuming its last.pt), evaluate, and record J and F;
-    ``provenance`` adds to the records' (a launched job's run id and attempt)."""
+    """Train ``spec`` on ``data`` with ``recipe`` into ``out_dir`` (resuming its last.pt), evaluate, and
+    record J and F under the run's identity; ``provenance`` adds to the records' (a launched job's run
+    id and attempt)."""
+    identity = run_identity(data, recipe, seed, audio_blind)
+    cfg = config_for(recipe, seed, audio_blind, device)
+    data = data_for(data, recipe, subset)
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     cfg.subset = subset
@@ -90,8 +114,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
         raise UserError(f"--data {data.data}: the train or test split is empty")
     ensure_writable_folder(out_dir, "--out", "checkpoints")  # before training, not after it
     checkpoint = out_dir / "last.pt"
-    run = {"spec": spec.to_dict(), "data": data.data, "size": data.size,
-           "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None, "frozen_source": _frozen_source(spec, cfg)}
+    run = {"spec": spec.to_dict(), **identity, "frozen_source": _frozen_source(spec, cfg)}
     if restart:
         checkpoint.unlink(missing_ok=True)
     elif checkpoint.is_file():
@@ -134,7 +157,7 @@ def run_training(spec: ModelSpec, data: DataOptions, cfg: TrainConfig, out_dir: 
               "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
               "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
     extra = {**(provenance or {}), **speed, "resumed_from": trained.get("resumed_from", 0)}
-    report["records"] = str(_record(report, "train", results, {**_settings(data, cfg), **extra},
+    report["records"] = str(_record(report, "train", results, {**identity, **extra},
                                     val_curve=trained.get("val_curve"), seconds=round(seconds, 1)))
     return report
 
@@ -149,7 +172,8 @@ def _frozen_source(spec: ModelSpec, cfg: TrainConfig) -> str:
 
 
 def _check_resumable(checkpoint: Path, run: dict[str, Any], cfg: TrainConfig) -> None:
-    from avsbench_kit.engine import read_checkpoint, run_differences, run_identity
+    from avsbench_kit.checkpoints import read_checkpoint, run_differences
+    from avsbench_kit.engine import run_identity
 
     _, world = distributed_rank_and_size()
     differences = run_differences(read_checkpoint(checkpoint).get("run"), run_identity(cfg, world, **run))
@@ -158,9 +182,21 @@ def _check_resumable(checkpoint: Path, run: dict[str, Any], cfg: TrainConfig) ->
                         "give --out another folder for a new run, or --restart to start this one afresh")
 
 
+EVAL_SIZE = 224  # the releases' frame size: evaluating their weights at another one measures nothing
+
+
+def eval_data(data: str, subset: str | None, size: int | None, videos: int | None, checkpoint: str | None) -> DataOptions:
+    """``avskit eval``'s data: what was given, else what the checkpoint's run trained on (its size and
+    videos), else the releases' frame size and the recipe's videos."""
+    from avsbench_kit.checkpoints import read_checkpoint
+
+    run = (read_checkpoint(Path(checkpoint)).get("run") or {}) if checkpoint else {}
+    return DataOptions(data, subset, size or run.get("size") or EVAL_SIZE, videos or run.get("videos") or DEFAULT.videos)
+
+
 def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, audio_blind: bool = False,
                    results: Path | None = None, on_eval: Callable[[int, int], None] | None = None, device: str = "cpu") -> dict[str, Any]:
-    from avsbench_kit.engine import read_checkpoint
+    from avsbench_kit.checkpoints import read_checkpoint
 
     subset = data.resolve_subset()
     _classes_for(spec, subset)
@@ -184,7 +220,8 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
               "weights": _weights_note(spec)}
     if getattr(model, "weights_report", None) is not None:
         report["weights_file"] = model.weights_report.to_dict()
-    report["records"] = str(_record(report, "eval", results, {**_settings(data), "checkpoint": checkpoint}))
+    settings = {"size": data.size, "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None}
+    report["records"] = str(_record(report, "eval", results, {**settings, "checkpoint": checkpoint}))
     return report
 
 
@@ -196,18 +233,6 @@ def _weights_note(spec: ModelSpec) -> str:
     return ", ".join(parts)
 
 
-def _settings(data: DataOptions, cfg: TrainConfig | None = None) -> dict[str, Any]:
-    """What a result depends on besides the spec: a sweep matches records on these to skip finished work."""
-    settings: dict[str, Any] = {"size": data.size, "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None}
-    if data.test_videos is not None:
-        settings["test_videos"] = data.test_videos
-    if cfg is not None:
-        settings.update(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
-        if cfg.warmup:
-            settings["warmup"] = cfg.warmup
-    return settings
-
-
 def _record(report: dict, kind: str, results: Path | None, settings: dict[str, Any], **extra: Any) -> Path:
     env = {**environment(torch.device("cpu")), "command": command_line()}
     provenance = {**env, "data": report["data"], "subset": report["subset"], "audio_blind": report["audio_blind"], **settings}
@@ -215,3 +240,22 @@ def _record(report: dict, kind: str, results: Path | None, settings: dict[str, A
     records = [make_record(kind, report["model"], report["spec"], metric, value, "", provenance, **extra)
                for metric, value in report["test"].items() if not (isinstance(value, float) and math.isnan(value))]
     return append_records(records, results)
+
+
+def train_job(spec: dict[str, Any], data: str, subset: str | None, recipe: dict[str, Any], seed: int, audio_blind: bool, device: str,
+              folder: str, store: str, provenance: dict[str, Any], on_step: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """One launched run (``analyses.launch``): plain values in, the run's report out."""
+    return run_training(ModelSpec(**spec), data, Recipe(**recipe), Path(folder), subset, seed, audio_blind, device, Path(store),
+                        on_step=on_step, provenance=provenance)
+
+
+def training_task(spec: ModelSpec, data: str, recipe: Recipe, seed: int, audio_blind: bool, store: Path, folder: Path,
+                  launch: LaunchOptions | None = None, subset: str | None = None, device: str = "cpu") -> TrainTask:
+    """One run as a launcher's task: its run id is the hash of its identity and spec."""
+    launch = launch or LaunchOptions()
+    kwargs = {"spec": spec.to_dict(), "data": data, "subset": subset, "recipe": dataclasses.asdict(recipe), "seed": seed,
+              "audio_blind": audio_blind, "device": device, "folder": str(Path(folder).resolve()), "store": str(Path(store).resolve())}
+    identity = {"spec": spec.to_dict(), **run_identity(data, recipe, seed, audio_blind)}
+    return TrainTask(run=train_job, kwargs=kwargs, label=spec.label, seed=seed, identity=identity, store=str(Path(store).resolve()),
+                     steps=recipe.steps, job_dir=str(launch.folder(store).resolve()) if launch.launcher != "inline" else None,
+                     launcher=launch.launcher)

@@ -8,7 +8,8 @@ from typing import Any, Callable
 import torch
 
 from avsbench_kit import build_from_spec, make_spec
-from avsbench_kit.profiling.params import count_parameters, synthetic_inputs
+from avsbench_kit.inputs import synthetic_inputs
+from avsbench_kit.profiling.params import count_parameters
 from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.reported import RELEASED, reported_for
 from avsbench_kit.spec import BACKBONES, CLASS_RANGE, FAMILY_FIELDS, QUERY_RANGE, WEIGHT_FIELDS, ZOO, ModelSpec

@@ -1,188 +1,36 @@
 """Training and evaluation, one frame at a time (T=1).
 
 The paper's recipe (appendix A.2.1): AdamW, polynomial learning-rate decay (power 0.9), VGGish
-frozen, horizontal flips; losses IoU (weight 1.8 on S4/MS3, 1.0 on AVSS) + Dice (1.0) on the
-sigmoid mask, plus the auxiliary "mix" loss (0.1): the same loss on the channel mean of the mask
-feature, upsampled; AVSS uses cross-entropy as its main loss. Checkpoints are written atomically
-(temporary file, then rename) and a run resumes from its last one.
+frozen, horizontal flips, the losses of ``avsbench_kit.losses``. Checkpoints
+(``avsbench_kit.checkpoints``) are written every few steps and a run resumes from its last one.
+The defaults of a run live in ``avsbench_kit.recipe``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
-from avsbench_kit.data.avsbench import normalise_rgb
+from avsbench_kit.checkpoints import (
+    CHECKPOINT_FORMAT,
+    frozen_fingerprint,
+    load_checkpoint,
+    read_checkpoint,
+    run_differences,
+    save_checkpoint,
+    trainable_state,
+)
+from avsbench_kit.data.frames import collate
 from avsbench_kit.errors import UserError
+from avsbench_kit.losses import segmentation_loss
 from avsbench_kit.metrics import BinaryMeter, SemanticMeter
-
-DICE_EPS = 0.002
-LAMBDA_IOU = {"s4": 1.8, "ms3": 1.8, "avss": 1.0}
-LAMBDA_DICE = 1.0
-LAMBDA_AUX = 0.1
-
-
-def dice_loss(probs: Tensor, target: Tensor) -> Tensor:
-    """``1 - 2 sum(p g) / (sum(p^2) + sum(g^2) + 0.002)`` per frame, averaged."""
-    inter = (probs * target).flatten(1).sum(1)
-    denominator = (probs * probs).flatten(1).sum(1) + (target * target).flatten(1).sum(1) + DICE_EPS
-    return (1 - 2 * inter / denominator).mean()
-
-
-def iou_loss(probs: Tensor, target: Tensor) -> Tensor:
-    """Soft IoU: ``1 - sum(p g) / sum(p + g - p g)`` per frame, averaged (1 for an empty frame predicted empty is 0 loss)."""
-    inter = (probs * target).flatten(1).sum(1)
-    union = (probs + target - probs * target).flatten(1).sum(1)
-    return (1 - (inter + 1.0) / (union + 1.0)).mean()
-
-
-def binary_loss(logits: Tensor, target: Tensor, subset: str) -> Tensor:
-    probs = torch.sigmoid(logits)
-    return LAMBDA_IOU[subset] * iou_loss(probs, target) + LAMBDA_DICE * dice_loss(probs, target)
-
-
-def segmentation_loss(logits: Tensor, target: Tensor, subset: str, mask_feature: Tensor | None = None) -> Tensor:
-    """The paper's loss for ``logits [B, C, H, W]`` and ``target [B, H, W]`` (binary float or class indices)."""
-    if subset == "avss":
-        main = F.cross_entropy(logits, target.long(), ignore_index=255)
-        binary_target = (target > 0).float()
-    else:
-        main = binary_loss(logits[:, 0], target, subset)
-        binary_target = target
-    if mask_feature is None:
-        return main
-    aux_logits = F.interpolate(mask_feature.mean(1, keepdim=True), size=target.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    return main + LAMBDA_AUX * binary_loss(aux_logits, binary_target, "s4" if subset != "avss" else "avss")
-
-
-class SyntheticFrames(torch.utils.data.Dataset):
-    """The synthetic benchmark in memory: every frame of ``videos`` videos of one split, made on the
-    fly; ``limit`` keeps only the split's first ``limit`` videos (a smaller test split for quick runs)."""
-
-    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0, limit: int | None = None):
-        from avsbench_kit.data.synthetic import FRAMES_PER_VIDEO, split_of
-
-        self.subset, self.size, self.seed = subset, size, seed
-        frames = [1] if subset == "s4" and split == "train" else range(FRAMES_PER_VIDEO)  # S4 train: frame 1 only
-        chosen = [v for v in range(videos) if split_of(v, videos) == split][:limit]
-        self.items = [(v, f) for v in chosen for f in frames]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def _frame(self, n: int):
-        from avsbench_kit.data.synthetic import synthetic_frame
-
-        video, frame = self.items[n]
-        return synthetic_frame(self.subset, self.seed, video, frame, self.size)
-
-    def audio(self, n: int) -> Tensor:
-        """Frame ``n``'s log-mel example ``[1, 96, 64]``."""
-        return waveform_to_examples(self._frame(n).waveform, SAMPLE_RATE)[:1]
-
-    def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
-        f = self._frame(n)
-        image = normalise_rgb(f.image)
-        audio = waveform_to_examples(f.waveform, SAMPLE_RATE)[:1]
-        mask = torch.from_numpy(f.mask.astype(np.int64)) if self.subset == "avss" else torch.from_numpy(f.mask.astype(np.float32))
-        video, frame = self.items[n]
-        return image, audio, mask, {"video": video, "frame": frame}
-
-
-def collate(batch: list) -> tuple[Tensor, Tensor, Tensor]:
-    images, audios, masks, _ = zip(*batch, strict=True)
-    return torch.stack(images), torch.stack(audios), torch.stack(masks)
-
-
-CHECKPOINT_FORMAT = "avskit-checkpoint/2"
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically: a reader never sees a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def frozen_parameters(model: nn.Module) -> set[str]:
-    """Parameters training never changes (VGGish): a rebuilt model gets them back from their
-    weights file, or from the run's seed when they are random, so checkpoints leave them out."""
-    return {name for name, p in model.named_parameters() if not p.requires_grad}
-
-
-def frozen_fingerprint(model: nn.Module) -> str:
-    """SHA-256 of the frozen parameters (names, shapes, bytes): proves a rebuilt model got them back."""
-    digest = hashlib.sha256()
-    for name, p in sorted(model.named_parameters()):
-        if not p.requires_grad:
-            tensor = p.detach().cpu().contiguous()
-            digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
-    return digest.hexdigest()
-
-
-def trainable_state(model: nn.Module) -> dict[str, Tensor]:
-    """The state dict without the frozen parameters (VGGish's 72M): only what training changes."""
-    skip = frozen_parameters(model)
-    return {k: v for k, v in model.state_dict().items() if k not in skip}
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The checkpoint at ``path`` as a dict (``torch.load(weights_only=True)``: reading runs no code)."""
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise UserError(f"checkpoint {path}: not an avskit checkpoint (no 'model' entry)")
-    return state
-
-
-def load_checkpoint(path: Path, model: nn.Module, state: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load a checkpoint into ``model``; UserError if the file is unreadable or made for another model."""
-    state = state if state is not None else read_checkpoint(path)
-    frozen = frozen_parameters(model)
-    try:
-        result = model.load_state_dict(state["model"], strict=False)
-    except RuntimeError as exc:
-        first = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), "shapes differ")
-        raise UserError(f"checkpoint {path}: does not fit this model ({first}); was it trained with other --set values?") from None
-    missing = [k for k in result.missing_keys if k not in frozen]
-    if missing or result.unexpected_keys:
-        keys = (missing or result.unexpected_keys)[:2]
-        raise UserError(f"checkpoint {path}: does not fit this model (keys {keys} differ); was it trained with other --set values?")
-    expected = state.get("frozen", {}).get("sha256")
-    if expected and not set(state["model"]) & frozen and frozen_fingerprint(model) != expected:
-        source = state["frozen"].get("source", "its weights file or seed")
-        raise UserError(f"checkpoint {path}: the frozen weights rebuilt here differ from the run's ({source}); "
-                        "give the same --set vggish_weights / seed the run had")
-    return state
-
-
-def run_differences(saved: dict[str, Any] | None, run: dict[str, Any]) -> list[str]:
-    """What differs between the run a checkpoint was made by and this one, as ``key: saved -> now``."""
-    if saved is None:
-        return ["the checkpoint does not say which run made it (an older avskit)"]
-    from avsbench_kit.results import same_spec
-
-    def same(k: str) -> bool:
-        a, b = saved.get(k), run.get(k)
-        return same_spec(a, b) if k == "spec" and isinstance(a, dict) and isinstance(b, dict) else a == b
-
-    return [f"{k}: {saved.get(k)!r} there, {run.get(k)!r} here" for k in sorted(set(saved) | set(run)) if not same(k)]
+from avsbench_kit.recipe import DEFAULT
 
 
 class FrozenAudioFeatures:
@@ -276,18 +124,20 @@ def evaluate(model: nn.Module, dataset, subset: str, batch: int = 4, num_classes
 
 @dataclass
 class TrainConfig:
+    """One run as the engine sees it; the defaults are the recipe's (``avsbench_kit.recipe.DEFAULT``)."""
+
     subset: str = "s4"
-    steps: int = 300
-    batch: int = 8
-    lr: float = 1e-4
-    weight_decay: float = 0.01
+    steps: int = DEFAULT.steps
+    batch: int = DEFAULT.batch
+    lr: float = DEFAULT.lr
+    weight_decay: float = DEFAULT.weight_decay
     seed: int = 0
     audio_blind: bool = False
-    checkpoint_every: int = 50
+    checkpoint_every: int = DEFAULT.checkpoint_every
     freeze_batchnorm: bool = False  # keep BatchNorm statistics fixed (eval mode) while training
     device: str = "cpu"
-    warmup: int = 0  # linear learning-rate warmup over the first steps, then the polynomial decay
-    val_every: int = 0  # validate every N steps (and at the end): the run's validation curve; 0 = never
+    warmup: int = DEFAULT.warmup  # linear learning-rate warmup over the first steps, then the polynomial decay
+    val_every: int = DEFAULT.val_every  # validate every N steps (and at the end): the run's validation curve; 0 = never
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
@@ -320,12 +170,20 @@ def global_mean(value: Tensor) -> float:
 
 
 def run_identity(cfg: TrainConfig, world: int, **described: Any) -> dict[str, Any]:
-    """Everything a run's result depends on: a checkpoint resumes only a run with the same identity."""
-    keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm")
-    identity = {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
-    if cfg.warmup:  # named only when used, so the runs made before it existed resume as they were
-        identity["warmup"] = cfg.warmup
-    return identity
+    """A checkpoint's identity: the run's (``described``: ``avsbench_kit.recipe.run_identity``, the spec,
+    where the frozen weights come from) and what only the engine knows. A checkpoint resumes only a run
+    with the same identity (``checkpoints.run_differences``)."""
+    keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm", "warmup")
+    return {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
+
+
+def training_mode(model: nn.Module, freeze_batchnorm: bool) -> None:
+    """``model.train()``, with the BatchNorm layers kept in eval mode (fixed statistics) if asked."""
+    model.train()
+    if freeze_batchnorm:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 def lr_schedule(optimizer: torch.optim.Optimizer, cfg: TrainConfig):
@@ -357,11 +215,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
     if cfg.batch % world:
         raise UserError(f"--batch {cfg.batch} must be divisible by the {world} processes")
     identity = run_identity(cfg, world, **(run or {}))
-    model.train()
-    if cfg.freeze_batchnorm:
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+    training_mode(model, cfg.freeze_batchnorm)
     device = training_device(cfg.device)
     model.to(device)
     # Under DDP on CPU each process normalises its BatchNorm layers with its own share's statistics
@@ -431,11 +285,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     with features.paused() if features else contextlib.nullcontext():
                         curve.append({"step": step, **validate(model)})
                     torch.set_rng_state(rng)
-                    model.train()
-                    if cfg.freeze_batchnorm:
-                        for module in model.modules():
-                            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                                module.eval()
+                    training_mode(model, cfg.freeze_batchnorm)
                 if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
                     state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(model), "step": step, "run": identity,
                              "frozen": frozen, "config": vars(cfg), "curve": curve}

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from torch import Tensor, nn
 
 from avsbench_kit.errors import UserError
+from avsbench_kit.inputs import default_inputs
 
 REFERENCE = re.compile(r"\s*(?P<target>[^\[\]\s]+?):(?P<factory>[A-Za-z_][\w.]*)\s*(?:\[(?P<kwargs>.*)\])?\s*")
 
@@ -168,12 +168,6 @@ def first_tensor(output: Any) -> Tensor | None:
     return None
 
 
-def default_inputs(batch: int, size: int) -> tuple[Tensor, Tensor]:
-    from avsbench_kit.profiling.params import synthetic_inputs
-
-    return synthetic_inputs(batch, size)
-
-
 class ForeignModel(nn.Module):
     """A foreign module behind the zoo's contract: ``model(*inputs) -> logits``.
 
@@ -259,20 +253,3 @@ def public_path(model: nn.Module, path: str) -> str:
     return path
 
 
-def model_inputs(model: nn.Module, batch: int = 1, size: int = 224) -> tuple:
-    """The positional inputs a model is measured on: its own ``example_inputs`` or image and log-mel."""
-    make = getattr(model, "example_inputs", None)
-    return tuple(make(batch, size)) if callable(make) else default_inputs(batch, size)
-
-
-def spec_from_dict(data: dict[str, Any]):
-    """A spec back from its ``to_dict()`` (a record's ``spec``): ModelSpec or ForeignSpec."""
-    from avsbench_kit.spec import ModelSpec
-
-    if data.get("family") == "foreign":
-        return ForeignSpec(data["reference"], tuple(data.get("kwargs", {}).items()), data.get("sha256", ""))
-    return ModelSpec(**data)
-
-
-def as_input_device(inputs: tuple, device: torch.device) -> tuple:
-    return tuple(t.to(device) if isinstance(t, Tensor) else t for t in inputs)

@@ -53,7 +53,7 @@ def make_record(kind: str, model: str, spec: dict, metric: str, value: Any, unit
     provenance: the path alone does not say which weights were measured."""
     weights = (spec or {}).get("weights")
     if weights and "weights_sha256" not in provenance and Path(weights).is_file():
-        from avsbench_kit.weights import file_sha256
+        from avsbench_kit.files import file_sha256
 
         provenance = {**provenance, "weights_sha256": file_sha256(weights)}
     return {"kind": kind, "model": model, "spec": spec, "metric": metric, "value": value, "unit": unit, **extra, "provenance": provenance}

@@ -207,3 +207,12 @@ def spec_from_text(text: str, overrides: dict[str, Any] | None = None):
     name, inner = match.groups()
     inline = parse_set_options([item for item in (inner or "").split(",") if item.strip()]) if inner is not None else {}
     return make_spec(name, {**inline, **(overrides or {})})
+
+
+def spec_from_dict(data: dict[str, Any]):
+    """A spec back from its ``to_dict()`` (a record's ``spec``): ModelSpec or ForeignSpec."""
+    from avsbench_kit.foreign import ForeignSpec
+
+    if data.get("family") == "foreign":
+        return ForeignSpec(data["reference"], tuple(data.get("kwargs", {}).items()), data.get("sha256", ""))
+    return ModelSpec(**data)

@@ -18,8 +18,6 @@ that do not fit. What was loaded, dropped as unused and filled is returned as a
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from avsbench_kit.errors import UserError
+from avsbench_kit.files import file_sha256
 from avsbench_kit.registry import WEIGHT_FORMATS
 from avsbench_kit.spec import ZOO
 
@@ -65,20 +64,6 @@ class WeightsReport:
             text += f"; not in the file, kept as built: {', '.join(self.kept)}"
         return text
 
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, hashed once per (path, size, mtime): loading, records and figures all ask."""
-    stat = Path(path).stat()
-    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=32)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_weights(path: str, what: str = "weights") -> Any:
@@ -253,7 +238,7 @@ def _mark_pretrained(model: nn.Module, pretrained: bool) -> None:
 
 
 def _load_avskit_checkpoint(model: nn.Module, spec, path: str, obj: dict, sha: str) -> WeightsReport:
-    from avsbench_kit.engine import load_checkpoint
+    from avsbench_kit.checkpoints import load_checkpoint
     from avsbench_kit.spec import WEIGHT_FIELDS, ModelSpec
 
     saved = (obj.get("run") or {}).get("spec")

@@ -6,7 +6,8 @@ import sys
 import torch
 
 from avsbench_kit import build_model
-from avsbench_kit.engine import SyntheticFrames, TrainConfig, train
+from avsbench_kit.data.frames import SyntheticFrames
+from avsbench_kit.engine import TrainConfig, train
 
 
 def run(out_prefix: str, steps: int = 3) -> None:

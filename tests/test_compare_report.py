@@ -397,7 +397,8 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     from avsbench_kit.data.synthetic import synthetic_frame
     from avsbench_kit.probes.localisation import score_map
     from avsbench_kit.results import append_records
-    from avskit.analyses.dissipation import render_maps, synthetic_sample
+    from avskit.analyses.attention_figures import render_maps
+    from avskit.analyses.dissipation import synthetic_sample
 
     untrained = {"kind": "attention_maps", "model": "avesformer-r18", "spec": make_spec("avesformer-r18").to_dict(), "metric": "maps",
                  "value": 16, "data": _maps_data(), "provenance": _prov(size=tables.REPORT_SIZE, input_seed=0)}

@@ -1,6 +1,6 @@
 """The latency distribution plot: every timed round, the median marked, a noisy run flagged; same input, same bytes."""
 
-from avskit.analyses.dissipation import save_figure
+from avskit.analyses.figure_io import save_figure
 from avskit.analyses.figures import latency_candidates, latency_distributions
 
 

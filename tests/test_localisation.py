@@ -85,7 +85,7 @@ def test_the_summary_counts_degenerate_frames_and_integrates_the_success_rate():
     summary = summarise([good, weak, flat])
     assert summary["n"] == 3 and summary["degenerate"] == 1 and summary["area"] == pytest.approx(0.3)
     assert summary["energy_ratio"]["mean"] == pytest.approx(2.0) and summary["energy_ratio"]["n"] == 2
-    half = 1.96 * np.std([3.0, 1.0], ddof=1) / np.sqrt(2)
+    half = 12.7062 * np.std([3.0, 1.0], ddof=1) / np.sqrt(2)  # Student's t, 1 degree of freedom (not 1.96)
     assert summary["energy_ratio"]["ci95"] == pytest.approx([2.0 - half, 2.0 + half])
     assert summary["ciou@0.5"] == 0.5
     # success rate: 1 up to 0.2, 0.5 up to 0.6, then 0; trapezoids over the 0.05 grid

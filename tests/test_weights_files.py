@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from avsbench_kit import UserError, build_model
-from avsbench_kit.engine import CHECKPOINT_FORMAT, trainable_state
+from avsbench_kit.checkpoints import CHECKPOINT_FORMAT, trainable_state
 from avsbench_kit.results import load_records
 
 from helpers import run
@@ -253,7 +253,7 @@ def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path, avski
     assert result.returncode == 0, result.stderr[-2000:]
     from PIL import Image
 
-    from avsbench_kit.weights import file_sha256
+    from avsbench_kit.files import file_sha256
 
     sha = file_sha256(tmp_path / "S4_resnet_best.pth")
     for name in ("fig8_fusion_maps", "fig4a_query_attention", "attention_sites"):

@@ -33,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from avsbench_kit.stats import mean_ci
+
 KEYS = ("energy", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "area", "degenerate")
 CIOU_THRESHOLDS = [round(0.05 * i, 2) for i in range(21)]  # 0, 0.05, ..., 1: the SSL papers' AUC
 SUMMARISED = ("energy_ratio", "ciou", "pointing_hit", "roc_auc")
@@ -77,7 +79,7 @@ def _roc_auc(scores: Tensor, labels: Tensor) -> float:
 
 
 def summarise(scores: Iterable[dict]) -> dict:
-    """One site over many frames: n, the degenerate count, mean and 95% CI (normal approximation) of
+    """One site over many frames: n, the degenerate count, mean and 95% CI (Student's t for n frames) of
     energy_ratio, ciou, pointing_hit and roc_auc over the non-degenerate frames, ciou@0.5, the AUC of
     the success rate over cIoU thresholds 0..1, and the mean area."""
     scores = list(scores)
@@ -85,11 +87,8 @@ def summarise(scores: Iterable[dict]) -> dict:
     summary: dict = {"n": len(scores), "degenerate": len(scores) - len(usable),
                      "area": _mean([s["area"] for s in scores])}
     for key in SUMMARISED:
-        values = [s[key] for s in usable if not math.isnan(s[key])]
-        mean = _mean(values)
-        half = 1.96 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
-        summary[key] = {"mean": mean, "ci95": [mean - half, mean + half] if not math.isnan(half) else [math.nan, math.nan],
-                        "n": len(values)}
+        stat = mean_ci(s[key] for s in usable)
+        summary[key] = {"mean": _nan(stat["mean"]), "ci95": [_nan(b) for b in stat["ci95"]], "n": stat["n"]}
     cious = [s["ciou"] for s in usable]
     success = [sum(c >= t for c in cious) / len(cious) if cious else math.nan for t in CIOU_THRESHOLDS]
     summary["ciou@0.5"] = success[CIOU_THRESHOLDS.index(0.5)]
@@ -100,3 +99,7 @@ def summarise(scores: Iterable[dict]) -> dict:
 
 def _mean(values: list[float]) -> float:
     return statistics.fmean(values) if values else math.nan
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value

@@ -22,12 +22,6 @@ class ParameterCounts:
     parts: dict[str, dict[str, int]] = field(default_factory=dict)  # part -> {declared, live, trainable}
 
 
-def synthetic_inputs(batch: int = 1, size: int = 224, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A random normalised image ``[B, 3, size, size]`` and log-mel-like audio ``[B, 1, 96, 64]``."""
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, size, size, generator=gen), torch.randn(batch, 1, 96, 64, generator=gen)
-
-
 def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
     """ids of the parameters the model's output depends on, found by one forward and backward pass.
 
@@ -53,7 +47,7 @@ def live_parameter_ids(model: nn.Module, *inputs: torch.Tensor) -> set[int]:
 
 def count_parameters(model: nn.Module, size: int = 224) -> ParameterCounts:
     """Counts for a model (``model.parts`` names its top-level parts; otherwise its children)."""
-    from avsbench_kit.foreign import model_inputs
+    from avsbench_kit.inputs import model_inputs
 
     live = live_parameter_ids(model, *model_inputs(model, 1, size))
     parts: dict[str, dict[str, int]] = {}

@@ -1,0 +1,142 @@
+"""Figures 4a, 7, 8 and 9: the attention maps ``dissipation.collect_maps`` captured, drawn over the
+frame. Rendering only: the same data gives the same bytes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from avskit.analyses.figure_io import save_figure
+
+MAP_FIGURES = {"fig4a": "fig4a_query_attention", "fig8": "fig8_fusion_maps", "fig9": "fig9_pqg_queries", "fig7": "fig7_decoder_layers"}
+
+
+def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any]) -> list[str]:
+    """The four attention figures from ``collect_maps`` data: the same data, the same bytes. Maps from
+    trained checkpoints name them (label, seed, steps, J, SHA-256) in the footer and the metadata;
+    maps from random weights say "untrained" in their titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
+    trained = "checkpoints" in data
+    written = []
+    for key, draw in (("fig4a", _fig4a), ("fig8", _fig8), ("fig9", _fig9), ("fig7", _fig7)):
+        sources = data.get("sources", {}).get(key)
+        shown = {**provenance, "panel weights": sources} if sources is not None else dict(provenance)
+        if trained:
+            used = data["checkpoints"].get(key, [])
+            shown["checkpoints"] = used
+            shown["weights"] = ("trained: " + "; ".join(_checkpoint_line(c) for c in used)) if used else "untrained (random weights): no checkpoint"
+        fig = draw(data[key], rgb) if key != "fig9" else draw(data[key], rgb, data.get("fig9_scores"))
+        _state(fig, trained, data.get("sources", {}).get(key))
+        written += save_figure(fig, out / MAP_FIGURES[key], shown)
+    return written
+
+
+def _checkpoint_line(c: dict[str, Any]) -> str:
+    j = f", J {c['jaccard']:.3f}" if c.get("jaccard") is not None else ""
+    return f"{c['label']} (seed {c.get('seed', '?')}, {c.get('steps', '?')} steps{j}, sha256 {str(c.get('sha256', ''))[:12]})"
+
+
+def _state(fig, trained: bool, sources) -> None:
+    """A line under the figure's title: whether its maps come from trained models."""
+    kinds = set(sources if isinstance(sources, list) else [sources or "random"])
+    kinds = {k.rsplit(", ", 1)[-1] for k in kinds}
+    if kinds <= {"random", "untrained"}:
+        words = "UNTRAINED: random weights, so these maps show the architecture's structure, not what a model learns"
+    elif trained:
+        words = "trained checkpoints (synthetic S4)" + ("; panels marked [untrained] have none yet: random weights" if "untrained" in kinds else "")
+    else:
+        words = "panels marked [weights] from the given weights, the others random"
+    title = fig.get_suptitle()
+    fig.suptitle(f"{title}\n{words}", fontsize=10)
+
+
+def _scores_text(scores: dict[str, Any] | None) -> str:
+    """A map's localisation scores in a panel title (energy ratio: chance reads 1)."""
+    if not scores:
+        return ""
+    if scores.get("degenerate"):
+        return "\nconstant map: localises nothing"
+    auc = "n/a" if scores.get("roc_auc") is None else f"{scores['roc_auc']:.2f}"
+    return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, ROC-AUC {auc}"
+
+
+def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
+    heat = np.asarray(heat, dtype=np.float32)
+    up = F.interpolate(torch.from_numpy(heat)[None, None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+    span = up.max() - up.min()
+    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
+    ax.imshow(rgb)
+    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+
+
+def _from(panel: dict | str | None) -> str:
+    """`` [weights]`` or `` [trained]`` in a panel's title when its weights were not random."""
+    source = (panel.get("source", "") if isinstance(panel, dict) else panel) or ""
+    kind = source.rsplit(", ", 1)[-1]
+    return {"weights": " [weights]", "trained": " [trained]", "untrained": " [untrained]"}.get(kind, "")
+
+
+def _fig4a(data: dict, rgb: np.ndarray):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
+    im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
+    axes[0].set_title(f"QG: 300 queries x 1 audio key (last layer){_from(data['qg'])}\n{data['qg']['verdict']}", fontsize=9)
+    axes[0].set_xlabel("query")
+    axes[0].set_yticks([0], ["audio"])
+    fig.colorbar(im, ax=axes[0], fraction=0.05)
+    im = axes[1].imshow(np.asarray(data["pqg"]["probs"]), aspect="auto", cmap="viridis")
+    axes[1].set_title(f"PQG: 16 queries x [audio | 16 queries] (last layer){_from(data['pqg'])}\n{data['pqg']['verdict']}", fontsize=9)
+    axes[1].set_xlabel("key (0 = audio prompt)")
+    axes[1].set_ylabel("query")
+    fig.colorbar(im, ax=axes[1], fraction=0.05)
+    fig.suptitle("Attention probabilities of each generated query (heads averaged)", fontsize=11)
+    return fig
+
+
+def _fig8(data: list, rgb: np.ndarray):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 4.0))
+    for ax, entry in zip(axes, data, strict=True):
+        scores = "\nno spatial map (channel weights)" if entry["kind"] == "cha" and "scores" in entry else _scores_text(entry.get("scores"))
+        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){_from(entry)}\n{entry['verdict']}{scores}")
+    fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
+    return fig
+
+
+def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
+    import matplotlib.pyplot as plt
+
+    cols = 4
+    rows = math.ceil(len(data) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, (3.3 if scores else 2.9) * rows + 0.8))
+    for i, ax in enumerate(np.atleast_1d(axes).ravel()):
+        if i < len(data):
+            _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""))
+        else:
+            ax.axis("off")
+    fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
+    return fig
+
+
+def _fig7(data: list, rgb: np.ndarray):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.8))
+    for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):
+        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}{_scores_text(entry.get('scores'))}")
+    fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
+    return fig
+
+
