@@ -9,7 +9,6 @@ import pytest
 from avsbench_kit import UserError
 from avsbench_kit.results import load_records, matching
 from avsbench_kit.spec import make_spec
-from avskit import cli
 from avskit.analyses import compare, report, tables
 from avskit.analyses.compare import MeasureOptions, axis_values, measure, variants
 
@@ -331,11 +330,13 @@ def test_each_table_takes_its_anchor_row_from_its_own_run():
 
 
 def test_console_headers_are_short_and_keep_reported_apart():
-    assert cli._short_header("ratio to avesformer-r50, cpu (measured)") == "cpu ratio\n(here)"
-    assert cli._short_header("ratio to avesformer-r50 (reported)") == "ratio\n(paper)"
-    assert cli._short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
-    assert cli._short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
-    assert cli._short_header("model") == "model"
+    from avskit.commands.console import short_header
+
+    assert short_header("ratio to avesformer-r50, cpu (measured)") == "cpu ratio\n(here)"
+    assert short_header("ratio to avesformer-r50 (reported)") == "ratio\n(paper)"
+    assert short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
+    assert short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
+    assert short_header("model") == "model"
 
 
 def test_records_written_before_the_weights_field_still_count():

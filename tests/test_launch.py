@@ -2,6 +2,7 @@
 the timeout path, nothing counted twice, the Slurm parameters, `avskit jobs`. No Slurm here: the Slurm
 path is checked as the sbatch script submitit would submit."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from launch_jobs import TimingOutJob
 
 from avsbench_kit import UserError, make_spec
+from avsbench_kit.recipe import Recipe
 from avsbench_kit.results import load_records, matching, shard_folder
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
 from avskit.analyses.launch import LaunchOptions, grid_jobs, slurm_parameters, submit
@@ -18,7 +20,8 @@ from helpers import run
 
 TESTS = Path(__file__).resolve().parent
 SPECS = [make_spec("avesformer-r18"), make_spec("avesformer-r18", {"fusion": "tpavi"})]
-TINY = dict(train="synthetic:s4", steps=2, batch=2, videos=7, train_size=64, measurements=(), checkpoint_every=1, probe_frames=0)
+TINY_RECIPE = Recipe(steps=2, batch=2, videos=7, size=64, checkpoint_every=1, warmup=0, val_every=0)
+TINY = dict(train="synthetic:s4", recipe=TINY_RECIPE, measurements=(), probe_frames=0)
 
 
 def test_debug_executor_runs_a_grid_in_process(tmp_path):
@@ -126,7 +129,8 @@ def test_launcher_mistakes_are_one_line(capsys, tmp_path, args, message):
 def test_a_failed_job_says_why_in_one_line(tmp_path, capsys):
     store, jobs = tmp_path / "records.jsonl", tmp_path / "jobs"
     launch = LaunchOptions("debug", job_dir=str(jobs))
-    tasks = train_tasks(SPECS[:1], MeasureOptions(**{**TINY, "videos": 3}), store, [], Sweep(), launch)  # too few videos
+    too_few = MeasureOptions(**{**TINY, "recipe": dataclasses.replace(TINY_RECIPE, videos=3)})  # too few videos
+    tasks = train_tasks(SPECS[:1], too_few, store, [], Sweep(), launch)
     with pytest.raises(UserError, match=r"1 of 1 jobs failed: avesformer-r18 seed 0 \(job \w+\): UserError: --videos must be at least 7"):
         submit(tasks, launch, store, "bad")
     code, out, err = run(capsys, "jobs", str(jobs))
