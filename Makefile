@@ -20,6 +20,7 @@ test: lint wheel-check
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	bash scripts/lint-imports.sh
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

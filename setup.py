@@ -26,7 +26,7 @@ class BuildWithCli(build_py):
 
 moved = [f"avskit.{name}" for name in find_packages(include=[f"{m}*" for m in MOVED])]
 setup(
-    packages=[*find_packages(include=["avsbench_kit*"]), "avskit", *moved],
+    packages=[*find_packages(include=["avsbench_kit*", "avskit", "avskit.*"]), *moved],
     package_dir={f"avskit.{m}": m for m in MOVED},
     cmdclass={"build_py": BuildWithCli},
 )
