@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from avskit.commands.console import err, fmt, mean_sd, millions, out, print_json, print_submitted
-from avskit.commands.options import JsonFlag, ResultsOption, SeedsOption, SubsetOption, with_launcher, with_recipe
+from avskit.commands.options import DeviceOption, JsonFlag, ResultsOption, SeedsOption, SubsetOption, ThreadsOption, with_launcher, with_recipe
 
 
 @with_launcher
@@ -38,11 +38,11 @@ def compare(
     probe_frames: Annotated[int, typer.Option(min=0, help="With --train: probe each trained checkpoint's attention on N test frames "
                                                           "(dissipated share; localisation of its audio-to-visual maps). 0: "
                                                           "don't.")] = 32,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: DeviceOption = "cpu",
     size: Annotated[int, typer.Option(help="Input height and width for latency and FLOPs (a multiple of 32).")] = 224,
     warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 3,
     iters: Annotated[int, typer.Option(help="Timed interleaved rounds.")] = 20,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    threads: ThreadsOption = None,
     measure_: Annotated[str, typer.Option("--measure", metavar="KINDS", help="What to measure of each variant: params, flops, "
                                                                              "dissipation, latency (comma-separated), all, or none "
                                                                              "(with --train: training only).")] = "all",

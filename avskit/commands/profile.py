@@ -9,18 +9,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from avskit.commands.console import err, fmt, out, print_json
-from avskit.commands.options import JsonFlag, SetOption
+from avskit.commands.options import DeviceOption, JsonFlag, SetOption, ThreadsOption
 
 
 def profile(
     models: Annotated[list[str], typer.Argument(help="One or more zoo models or labels like 'avesformer-r50[stages=TTT]'; several are timed "
                                                      "interleaved (A B A B ...).")],
     set_: SetOption = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: DeviceOption = "cpu",
     dtype: Annotated[str, typer.Option(help="fp32, or bf16/fp16 autocast (a speed path measured beside fp32 eager).")] = "fp32",
     batch: Annotated[int, typer.Option(help="Frames per forward (the real-time setting is 1).")] = 1,
     size: Annotated[int, typer.Option(help="Input height and width (a multiple of 32).")] = 224,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    threads: ThreadsOption = None,
     warmup: Annotated[int, typer.Option(help="Untimed rounds first.")] = 5,
     iters: Annotated[int, typer.Option(help="Timed rounds.")] = 30,
     compile_: Annotated[bool, typer.Option("--compile", help="Also time torch.compile (inductor; on CPU with freezing).")] = False,

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from avsbench_kit.errors import UserError
 from avskit.commands.console import cell, err, out, print_json, print_submitted, short_header
-from avskit.commands.options import JsonFlag, ResultsOption, SeedsOption, with_launcher, with_recipe
+from avskit.commands.options import JsonFlag, ResultsOption, SeedsOption, ThreadsOption, with_launcher, with_recipe
 
 
 @with_launcher
@@ -28,7 +28,7 @@ def report(
                                                                      "of avesformer-r18, with the audio-blind control.")] = "3",
     seeds: SeedsOption = "0",
     device: Annotated[str, typer.Option(help="cpu or cuda: where missing latency is measured.")] = "cpu",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")] = None,
+    threads: ThreadsOption = None,
     eval_data: Annotated[Optional[str], typer.Option(metavar="ROOT", help="An AVSBench root (or one subset's folder): evaluate the released "
                                                                           "checkpoints in --weights-dir on it first.")] = None,
     weights_dir: Annotated[Optional[str], typer.Option(metavar="DIR", help="Where the released checkpoints are, under the releases' file names "

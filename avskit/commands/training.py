@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from avskit.commands.console import TrainingEta, err, out, print_json, print_submitted, weights_summary
-from avskit.commands.options import AudioBlind, DataOption, JsonFlag, ResultsOption, SetOption, SubsetOption, with_launcher, with_recipe
+from avskit.commands.options import AudioBlind, DataOption, DeviceOption, JsonFlag, ResultsOption, SetOption, SubsetOption, with_launcher, with_recipe
 
 
 @with_launcher
@@ -169,7 +169,7 @@ def eval_command(
                                                      "releases').")] = None,
     videos: Annotated[Optional[int], typer.Option(help="Synthetic videos (default: the checkpoint's run's, else the recipe's).")] = None,
     audio_blind: AudioBlind = False,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: DeviceOption = "cpu",
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
