@@ -29,12 +29,16 @@ Another engine (Ray, say) would be one more branch of :func:`make_executor` and 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,13 +69,31 @@ class LaunchOptions:
     slurm_args: tuple[str, ...] = ()  # KEY=VALUE, anything else sbatch takes
     wait: bool = True
     signal_delay_s: int = 120
+    local_jobs: int | None = None  # local: at most this many jobs at once (default: the cores / job_threads, at least 1)
+    job_threads: int | None = None  # each job's torch threads and OMP_NUM_THREADS (default: local, the cores / local_jobs; Slurm, cpus_per_task)
+
+    def local_plan(self) -> tuple[int, int]:
+        """(jobs at once, threads per job) of a local grid on this machine's cores."""
+        cores = os.cpu_count() or 1
+        if self.local_jobs is None and self.job_threads is None:
+            return 1, cores
+        if self.local_jobs is None:
+            return max(1, cores // self.job_threads), self.job_threads
+        return self.local_jobs, self.job_threads or max(1, cores // self.local_jobs)
+
+    def threads(self) -> int | None:
+        """The torch threads each job of this launcher takes (None: torch's default)."""
+        if self.launcher == "local":
+            return self.local_plan()[1]
+        return self.job_threads or (self.cpus_per_task if self.launcher == "slurm" else None)
 
     def check(self) -> None:
         if self.launcher not in LAUNCHERS:
             raise UserError(f"--launcher {self.launcher!r} is not accepted; choose one of: {', '.join(LAUNCHERS)}")
         for name, value, low in (("--nodes", self.nodes, 1), ("--gpus-per-node", self.gpus_per_node, 0),
                                  ("--timeout-min", self.timeout_min, 1), ("--array-parallelism", self.array_parallelism, 1),
-                                 ("--max-requeue", self.max_requeue, 0)):
+                                 ("--max-requeue", self.max_requeue, 0), ("--local-jobs", self.local_jobs or 1, 1),
+                                 ("--job-threads", self.job_threads or 1, 1)):
             if value < low:
                 raise UserError(f"{name} must be at least {low}, got {value}")
         parse_slurm_args(self.slurm_args)
@@ -151,6 +173,7 @@ class TrainTask:
     steps: int = 0
     job_dir: str | None = None
     launcher: str = "inline"
+    threads: int | None = None  # set by submit: the job's torch threads (its share of the machine)
 
     @property
     def run_id(self) -> str:
@@ -211,6 +234,10 @@ class TrainJob:
             _write_status(task.job_dir, task.run_id, state="done", attempt=self.attempt, job_id=job_id)
             return {"run_id": task.run_id, "model": task.label, "seed": task.seed, "reused": True}
         _write_status(task.job_dir, task.run_id, state="running", attempt=self.attempt, job_id=job_id)
+        if task.threads:  # the job's share of the machine (OMP_NUM_THREADS came with its environment)
+            import torch
+
+            torch.set_num_threads(task.threads)
         _distributed_from_submitit()
         try:
             report = run_task(task, self.attempt, on_step=self.on_step, job_id=job_id)
@@ -272,48 +299,100 @@ class Submitted:
 def submit(tasks: list[TrainTask], opts: LaunchOptions, store: Path, name: str, measure_job: MeasureJob | None = None,
            say: Callable[[str], None] = lambda _: None, job_class: type[TrainJob] = TrainJob) -> Submitted:
     """Hand ``tasks`` (and the grid's measurement job, slurm only) to the launcher's executor as
-    ``job_class`` jobs; with ``opts.wait``, wait for them and raise UserError naming the runs that failed."""
+    ``job_class`` jobs, each with its share of threads; a local grid runs at most ``local_plan()``'s
+    jobs at once and queues the rest. With ``opts.wait``, wait for them and raise UserError naming
+    the runs that failed; interrupted (Ctrl-C, SIGTERM), say which jobs still run and how to stop them."""
     folder = opts.folder(store)
+    cap = opts.local_plan()[0] if opts.launcher == "local" else len(tasks) or 1
+    if opts.launcher == "local" and not opts.wait and len(tasks) > cap:
+        raise UserError(f"--no-wait: {len(tasks)} local jobs, at most {cap} at once; the rest wait for this command to start them "
+                        "(drop --no-wait, or raise --local-jobs)")
     folder.mkdir(parents=True, exist_ok=True)
-    submitted = Submitted()
-    jobs = []
-    if measure_job is not None:
-        executor = make_executor(opts, folder, name=f"{name}-latency", exclusive=True)
-        job = executor.submit(measure_job)
-        jobs.append((job, {"run_id": measure_job.run_id, "model": "measurements", "seed": None, "kind": "measure"}))
-    if tasks:
-        executor = make_executor(opts, folder, name=name)
-        if opts.launcher == "slurm":  # one array for the whole grid
+    threads = opts.threads()
+    tasks = [dataclasses.replace(t, threads=threads) for t in tasks]
+    submitted, jobs = Submitted(), []
+    executor = make_executor(opts, folder, name=name) if tasks else None
+
+    def record(job, info: dict) -> None:
+        line = {**info, "job_id": str(job.job_id), "launcher": opts.launcher, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+        with (folder / MANIFEST).open("a") as manifest:
+            manifest.write(json.dumps(line) + "\n")
+        submitted.jobs.append(line)
+        jobs.append((job, info))
+        say(f"submitted {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else "") + f" as job {job.job_id}")
+
+    def start(k: int, task: TrainTask) -> None:
+        if opts.launcher == "local" and _cuda_devices():  # each local job on its own GPU, in turn
+            executor.update_parameters(gpus_per_node=1, visible_gpus=[k % _cuda_devices()])
+        with _threads_env(threads):
+            record(executor.submit(job_class(task)), {"run_id": task.run_id, "model": task.label, "seed": task.seed, "kind": "train"})
+
+    with _interruptible(lambda: [(j, i) for j, i in jobs if not j.done()], folder):
+        if measure_job is not None:
+            job = make_executor(opts, folder, name=f"{name}-latency", exclusive=True).submit(measure_job)
+            record(job, {"run_id": measure_job.run_id, "model": "measurements", "seed": None, "kind": "measure"})
+        if tasks and opts.launcher == "slurm":  # one array for the whole grid
             with executor.batch():
                 array = [executor.submit(job_class(task)) for task in tasks]
-            pairs = list(zip(array, tasks, strict=True))
+            for job, task in zip(array, tasks, strict=True):
+                record(job, {"run_id": task.run_id, "model": task.label, "seed": task.seed, "kind": "train"})
         else:
-            pairs = []
-            devices = _cuda_devices() if opts.launcher == "local" else 0
             for k, task in enumerate(tasks):
-                if devices:  # each local job on its own GPU, in turn
-                    executor.update_parameters(gpus_per_node=1, visible_gpus=[k % devices])
-                pairs.append((executor.submit(job_class(task)), task))
-        jobs += [(job, {"run_id": t.run_id, "model": t.label, "seed": t.seed, "kind": "train"}) for job, t in pairs]
-    with (folder / MANIFEST).open("a") as manifest:
+                while sum(not j.done() for j, i in jobs if i["kind"] == "train") >= cap:  # the local cap: wait for a free slot
+                    time.sleep(0.5)
+                start(k, task)
+        if not opts.wait:
+            return submitted
+        failed = []
         for job, info in jobs:
-            line = {**info, "job_id": str(job.job_id), "launcher": opts.launcher, "submitted": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                    "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
-            manifest.write(json.dumps(line) + "\n")
-            submitted.jobs.append(line)
-            say(f"submitted {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else "") + f" as job {job.job_id}")
-    if not opts.wait:
-        return submitted
-    failed = []
-    for job, info in jobs:
-        try:
-            submitted.results.append(job.result())  # the debug executor runs it here
-        except Exception as exc:  # noqa: BLE001 (submitit's failure types carry the job's traceback)
-            failed.append(f"{info['model']} seed {info['seed']} (job {job.job_id}): {_why(folder, info['run_id'], exc)}")
-        say(f"finished {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else ""))
+            try:
+                submitted.results.append(job.result())  # the debug executor runs it here
+            except Exception as exc:  # noqa: BLE001 (submitit's failure types carry the job's traceback)
+                failed.append(f"{info['model']} seed {info['seed']} (job {job.job_id}): {_why(folder, info['run_id'], exc)}")
+            say(f"finished {info['model']}" + (f" seed {info['seed']}" if info["seed"] is not None else ""))
     if failed:
         raise UserError(f"{len(failed)} of {len(jobs)} jobs failed: {'; '.join(failed)} (avskit jobs {folder} shows their logs)")
     return submitted
+
+
+@contextlib.contextmanager
+def _threads_env(threads: int | None):
+    """OMP_NUM_THREADS for the processes started inside (a local job inherits this environment)."""
+    before = os.environ.get("OMP_NUM_THREADS")
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("OMP_NUM_THREADS", None)
+        else:
+            os.environ["OMP_NUM_THREADS"] = before
+
+
+@contextlib.contextmanager
+def _interruptible(running: Callable[[], list], folder: Path):
+    """Ctrl-C or SIGTERM while a grid is launched or awaited: one line naming the jobs that still
+    run (they outlive this process) and the command that stops them."""
+    previous = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except KeyboardInterrupt:
+        left = running()
+        names = ", ".join(f"{i['model']}" + (f" seed {i['seed']}" if i["seed"] is not None else "") + f" (job {j.job_id})"
+                          for j, i in left)
+        raise UserError(f"interrupted; {len(left)} job(s) still run: {names or 'none'}; stop them with: avskit jobs {folder} --cancel"
+                        if left else "interrupted; no job was left running") from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _why(folder: Path, run_id: str, exc: Exception) -> str:
@@ -341,85 +420,3 @@ def _cuda_devices() -> int:
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-# ---- seeing a grid -----------------------------------------------------------------------------
-
-def grid_jobs(job_dir: Path) -> list[dict]:
-    """Every job the manifest lists (the latest submission of each run), with its state, attempts,
-    the last line of its log and where its logs are."""
-    job_dir = Path(job_dir)
-    manifest = job_dir / MANIFEST
-    if not manifest.is_file():
-        raise UserError(f"{job_dir}: no {MANIFEST} here; give the --job-dir a grid was submitted with")
-    latest: dict[str, dict] = {entry["run_id"]: entry for entry in _json_lines(manifest)}
-    rows = []
-    for entry in latest.values():
-        status_file = job_dir / "status" / f"{entry['run_id']}.json"
-        status = _json_lines(status_file)[0] if status_file.is_file() else {}
-        state = status.get("state", "pending")
-        if state in ("running", "requeued") and not _alive(entry):
-            state = "failed"
-            status.setdefault("error", "the job ended without a result (killed, out of memory, or past its time)")
-        log = _last_own_line(_tail(Path(entry["stderr"])), _tail(Path(entry["stdout"])))
-        rows.append({"model": entry["model"], "seed": entry["seed"], "kind": entry.get("kind", "train"), "run_id": entry["run_id"],
-                     "job_id": entry["job_id"], "launcher": entry["launcher"], "state": state,
-                     "attempts": int(status.get("attempt", 0)) + 1 if status else 0, "error": status.get("error"),
-                     "last_log_line": log, "stdout": entry["stdout"], "stderr": entry["stderr"]})
-    return rows
-
-
-def _last_own_line(*texts: str) -> str:
-    """The job's own last line (its progress or its error), past submitit's bookkeeping lines: from
-    the first of ``texts`` that has one, else submitit's last line."""
-    lines = [[line.strip() for line in text.strip().splitlines() if line.strip()] for text in texts]
-    for found in lines:
-        own = [line for line in found if not line.startswith("submitit ")]
-        if own:
-            return own[-1]
-    return next((found[-1] for found in lines if found), "")
-
-
-def _json_lines(path: Path) -> list[dict]:
-    try:
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable job file ({getattr(exc, 'strerror', None) or exc})") from None
-
-
-def _tail(path: Path, size: int = 4096) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - size))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-
-
-def _alive(entry: dict) -> bool:
-    """Whether a job said running could still be: a local job's controller process still exists; a
-    Slurm job is asked of Slurm where sacct or squeue is here (else assumed alive)."""
-    if entry["launcher"] == "local":
-        try:
-            os.kill(int(entry["job_id"]), 0)
-            return True
-        except (OSError, ValueError):
-            return False
-    if entry["launcher"] == "slurm" and shutil.which("sacct"):
-        import submitit
-
-        state = submitit.SlurmJob(Path(entry["stdout"]).parent, entry["job_id"]).state
-        return state not in ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "COMPLETED")
-    return entry["launcher"] != "debug"
-
-
-def wait_for(job_dir: Path, poll_s: float = 2.0, on_update: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Wait until every job of the grid is done or failed; ``on_update(finished, total)`` as they end."""
-    while True:
-        rows = grid_jobs(job_dir)
-        finished = sum(r["state"] in ("done", "failed") for r in rows)
-        if on_update:
-            on_update(finished, len(rows))
-        if finished == len(rows):
-            return rows
-        time.sleep(poll_s)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
+from avskit.analyses.summaries import effect
 
 FIGURE_NOTES = {
     "fig1_accuracy_latency": "Accuracy against latency. Left and middle: the paper's reported J on S4 and MS3 (y) against latency "
@@ -116,26 +117,27 @@ def trained_findings(records: list[dict]) -> list[str]:
                 continue
             j, sd, n = cells["synthetic S4 J (measured)"], cells["synthetic S4 J sd (measured)"], cells["seeds (measured)"]
             diff = j - bj
-            per_seed = {seed: run["jaccard"] for seed, run in sorted(tables.seed_runs(records, make_spec(tables.TRAINED_BASE, {axis: value}))
-                                                                       ["runs"].items()) if "jaccard" in run}
+            runs = tables.seed_runs(records, make_spec(tables.TRAINED_BASE, {axis: value}))
+            per_seed = {seed: run["jaccard"] for seed, run in sorted(runs["runs"].items()) if "jaccard" in run}
+            set_aside = [f"seed {r['seed']}'s J {100 * r['jaccard']:.1f} ({r['why']}; replaced by {100 * r['kept_jaccard']:.1f})"
+                         for r in runs.get("replaced", []) if r.get("jaccard") is not None and r.get("kept_jaccard") is not None]
+            set_aside += [f"seed {seed}'s only run was {run['interrupted']}: no uninterrupted run of it yet"
+                          for seed, run in sorted(runs["runs"].items()) if run.get("interrupted")]
             failed = [seed for seed, v in per_seed.items() if v < tables.CONVERGED_J]
             seeds_text = (": " + ", ".join(f"{100 * v:.1f}" for v in per_seed.values()) if n > 1 else "") + (
                 f"; seed {', '.join(map(str, failed))} did not learn the task (J < {tables.CONVERGED_J})" if failed and n > 1 else "")
-            spread = max((x for x in (bsd, sd) if x is not None), default=None)
-            one = " (the variant: one seed so far)" if n < 2 else ""
-            if not spread:
-                verdict = "no seed spread yet to judge it against"
-            elif abs(diff) <= 2 * spread:
-                verdict = f"within twice the larger seed sd ({spread:.1f}){one}: no effect shown"
-            else:
-                verdict = f"{abs(diff) / spread:.1f} times the larger seed sd ({spread:.1f}){one}"
+            base_seeds = [100 * run["jaccard"] for run in tables.seed_runs(records, make_spec(tables.TRAINED_BASE, {axis: base_value}))
+                          ["runs"].values() if "jaccard" in run]
+            found = effect([100 * v for v in per_seed.values()], base_seeds)
+            low, high = found["ci95"]
+            verdict = found["words"] + (f"; 95% CI of the difference [{low:+.1f}, {high:+.1f}] (Welch's t)" if low is not None else "")
             said = []
             for subset in ("s4", "ms3"):
                 if reported.get(value, {}).get(subset) and reported.get(base_value, {}).get(subset):
                     rdiff = reported[value][subset][0] - reported[base_value][subset][0]
                     said.append(f"{subset.upper()} {rdiff:+.1f}")
             agree = ""
-            if said:
+            if said and found["measurable"]:  # a direction is compared only where there is an effect to have one
                 signs = {(float(x.split()[1]) > 0) - (float(x.split()[1]) < 0) for x in said}
                 measured_sign = (diff > 0) - (diff < 0)
                 agree = "; the same direction as reported" if signs == {measured_sign} else \
@@ -160,7 +162,9 @@ def trained_findings(records: list[dict]) -> list[str]:
             lines.append(f"- {table}, {axis}={value}: synthetic J {j:.1f}" + (f" ± {sd:.1f}" if sd is not None else "")
                          + f" ({n} seed{'s' if n != 1 else ''}{seeds_text}) against the base's ({axis}={base_value}) {bj:.1f}"
                          + (f" ± {bsd:.1f}" if bsd is not None else "") + f" ({bn} seeds): {diff:+.1f} points, {verdict}. "
-                         + (f"Reported (J, against {base_value}): {', '.join(said)}{agree}." if said else "") + maps)
+                         + (f"Reported (J, against {base_value}): {', '.join(said)}{agree}." if said else "")
+                         + (f" Resumed runs (the rule: a seed's last uninterrupted run is kept where there is one): {'; '.join(set_aside)}."
+                            if set_aside else "") + maps)
     return lines
 
 

@@ -25,3 +25,28 @@ def trained_attention(record: dict) -> dict[str, Any]:
     elif declared:
         out.update(site=declared[-1]["site"], localisation=declared[-1]["localisation"])
     return out
+
+
+def effect(variant: list[float], base: list[float]) -> dict[str, Any]:
+    """A variant's effect on a score against the base's, over seeds: the difference of the means, its
+    Welch 95% CI, the larger of the two seed sds, and whether it is measurable: only when the
+    difference is larger than that sd and its CI excludes 0. Anything less reads "no measurable effect"
+    (and is not compared with a reported direction)."""
+    from avsbench_kit.stats import difference_ci, mean_sd
+
+    found = difference_ci(variant, base)
+    sds = [sd for sd in (mean_sd(variant)[1], mean_sd(base)[1]) if sd is not None]
+    spread = max(sds) if sds else None
+    low, high = found["ci95"]
+    crosses = low is None or low <= 0 <= high
+    measurable = found["diff"] is not None and spread is not None and abs(found["diff"]) > spread and not crosses
+    if found["diff"] is None:
+        words = "not trained"
+    elif spread is None or low is None:
+        words = "one seed on a side: no spread to judge it against"
+    elif measurable:
+        words = f"{'higher' if found['diff'] > 0 else 'lower'} than the base, beyond the larger seed sd ({spread:.3g}) and with a CI that excludes 0"
+    else:
+        why = "inside the larger seed sd" if abs(found["diff"]) <= spread else "its CI crosses 0"
+        words = f"no measurable effect ({why})"
+    return {**found, "spread": spread, "measurable": measurable, "words": words}

@@ -70,23 +70,31 @@ TRAINED_BASE = "avesformer-r18"  # the ablation tables' trained columns: variant
 
 
 def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) -> dict[str, Any]:
-    """The trained runs of ``spec`` on ``data`` (with audio), one per seed (the latest), of the recipe
-    with the most seeds recorded (the latest recipe among equals): per seed J, F and, when its
-    checkpoint was probed, its attention (summaries.trained_attention). Empty when never trained."""
+    """The trained runs of ``spec`` on ``data`` (with audio) of the recipe with the most seeds recorded
+    (the latest recipe among equals), one per seed by :func:`kept_run`'s rule: per seed J, F and, when
+    its checkpoint was probed, its attention (summaries.trained_attention); ``replaced`` lists the runs
+    the rule set aside, with their J and why. Empty when never trained."""
     found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}) if not r["provenance"].get("audio_blind")]
-    groups: dict[tuple, dict[int, dict[str, Any]]] = {}
+    groups: dict[tuple, dict[int, dict[Any, dict[str, Any]]]] = {}
     order: dict[tuple, int] = {}
     for i, r in enumerate(found):
         prov = r["provenance"]
         key = tuple(identity_of(prov, RECIPE_KEYS).values())
-        seed = prov.get("seed", 0)
-        groups.setdefault(key, {}).setdefault(seed, {})[r["metric"]] = r["value"]
+        run = groups.setdefault(key, {}).setdefault(prov.get("seed", 0), {}).setdefault(prov.get("run_id") or prov.get("time"), {})
+        run[r["metric"]] = r["value"]
+        run["interrupted"] = interrupted(prov)
         order[key] = i
     if not groups:
         return {}
     key = max(groups, key=lambda k: (len(groups[k]), order[k]))
     recipe = dict(zip(RECIPE_KEYS, key, strict=True))
-    runs = groups[key]
+    runs, replaced = {}, []
+    for seed, candidates in groups[key].items():
+        kept, others = kept_run(list(candidates.values()))
+        runs[seed] = {k: v for k, v in kept.items() if k != "interrupted"}
+        replaced += [{"seed": seed, "jaccard": o.get("jaccard"), "why": o["why"], "kept_jaccard": kept.get("jaccard")} for o in others]
+        if kept["interrupted"]:
+            runs[seed]["interrupted"] = kept["interrupted"]
     for seed, run in runs.items():
         probes = [r for r in matching(records, "attention_frames", spec.to_dict())
                   if same_run(r["provenance"].get("trained") or {}, {**recipe, "seed": seed, "audio_blind": False})]
@@ -95,7 +103,27 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
             prov = probes[-1]["provenance"]
             if prov.get("checkpoint"):
                 run["checkpoint"] = {"path": prov["checkpoint"], "sha256": prov.get("weights_sha256")}
-    return {"recipe": recipe, "runs": runs}
+    return {"recipe": recipe, "runs": runs, "replaced": replaced}
+
+
+def interrupted(provenance: dict[str, Any]) -> str | None:
+    """Why a training run's result may not be that of one uninterrupted run, or None. A run resumed
+    at the thread count it started with is bit-exact; at another count floats are summed in another
+    order (records before 2026-12-05 do not say which)."""
+    if not provenance.get("resumed_from") or provenance.get("threads_changed") is False:
+        return None
+    if provenance.get("threads_changed"):
+        return f"resumed at step {provenance['resumed_from']} with another thread count"
+    return f"resumed at step {provenance['resumed_from']}, thread counts not recorded"
+
+
+def kept_run(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rule for runs that went wrong: of one (variant, seed)'s runs, oldest first, keep the last
+    uninterrupted one when there is one, else the last; the others are replaced, each with its why."""
+    clean = [c for c in candidates if not c["interrupted"]]
+    kept = (clean or candidates)[-1]
+    others = [{**c, "why": c["interrupted"] or "an earlier run of the same seed"} for c in candidates if c is not kept]
+    return kept, others
 
 
 def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:

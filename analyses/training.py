@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,7 +143,15 @@ def run_training(spec: ModelSpec, data: str, recipe: Recipe, out_dir: Path, subs
 
     probe_before = gemm_probe() if cfg.device == "cpu" else None  # the machine's speed beside the time
     started = time.perf_counter()
-    trained = train(model, train_set, cfg, checkpoint, on_step, run=run, on_features=on_features, validate=validate)
+    load: list[float] = []
+
+    def step_and_load(step: int, loss: float) -> None:  # the machine's load beside the run, every 25 steps
+        if step % 25 == 0 and hasattr(os, "getloadavg"):
+            load.append(os.getloadavg()[0])
+        if on_step:
+            on_step(step, loss)
+
+    trained = train(model, train_set, cfg, checkpoint, step_and_load, run=run, on_features=on_features, validate=validate)
     seconds = time.perf_counter() - started
     speed = {"gemm_gmacs_before": probe_before, "gemm_gmacs_after": gemm_probe()} if cfg.device == "cpu" else {}
     rank, world = distributed_rank_and_size()
@@ -156,10 +165,21 @@ def run_training(spec: ModelSpec, data: str, recipe: Recipe, out_dir: Path, subs
               "train": {**trained, "seconds": round(seconds, 1), **speed, "frames": len(train_set), "config": asdict(cfg)},
               "test": test, "test_frames": len(test_set), "checkpoint": str(checkpoint),
               "checkpoint_mb": size_mb and round(size_mb, 1), "weights": _weights_note(spec)}
-    extra = {**(provenance or {}), **speed, "resumed_from": trained.get("resumed_from", 0)}
+    extra = {**(provenance or {}), **speed, "resumed_from": trained.get("resumed_from", 0), **_shared_cpu(load, torch.get_num_threads())}
+    threads = {seg["threads"] for seg in trained.get("segments", [])}
+    if trained.get("resumed_from"):  # bit-exact only at the same thread count (floats are summed in another order)
+        extra["threads_changed"] = None if None in threads else len(threads) > 1
     report["records"] = str(_record(report, "train", results, {**identity, **extra},
                                     val_curve=trained.get("val_curve"), seconds=round(seconds, 1)))
     return report
+
+
+def _shared_cpu(load: list[float], threads: int) -> dict[str, Any]:
+    """Whether the run shared the CPU with other work: the 1-minute load average, sampled during the
+    run, went a whole runnable process beyond the run's own threads (its time then says little)."""
+    if not load:
+        return {}
+    return {"load_avg_max": round(max(load), 2), "cpu_shared": max(load) >= threads + 1}
 
 
 def _frozen_source(spec: ModelSpec, cfg: TrainConfig) -> str:

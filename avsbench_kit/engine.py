@@ -234,6 +234,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
     scheduler = lr_schedule(optimizer, cfg)
     step = 0
     resumed_from = 0
+    segments = [{"from_step": 0, "threads": torch.get_num_threads()}]  # the thread count of each stretch of the run
     curve: list[dict[str, float]] = []
     frozen = {"sha256": frozen_fingerprint(model), "parameters": sum(p.numel() for p in model.parameters() if not p.requires_grad),
               "source": (run or {}).get("frozen_source", f"random, seed {cfg.seed}")}
@@ -247,6 +248,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
         model.to(device)
         step = resumed_from = state["step"]
         curve = list(state.get("curve", []))
+        segments = [*state.get("segments", [{"from_step": 0, "threads": None}]), {"from_step": step, "threads": torch.get_num_threads()}]
         if step < cfg.steps:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
@@ -287,7 +289,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     torch.set_rng_state(rng)
                     training_mode(model, cfg.freeze_batchnorm)
                 if rank == 0 and checkpoint is not None and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                    state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(model), "step": step, "run": identity,
+                    state = {"format": CHECKPOINT_FORMAT, "model": trainable_state(model), "step": step, "run": identity, "segments": segments,
                              "frozen": frozen, "config": vars(cfg), "curve": curve}
                     if step < cfg.steps:  # a finished run resumes nothing: its last checkpoint is the weights alone
                         state.update(optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(), rng=torch.get_rng_state())
@@ -296,4 +298,4 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     progress(step, loss_value)
     finally:
         unhook()
-    return {"steps": step, "loss": loss_value, "resumed_from": resumed_from, **({"val_curve": curve} if curve else {})}
+    return {"steps": step, "loss": loss_value, "resumed_from": resumed_from, "segments": segments, **({"val_curve": curve} if curve else {})}

@@ -39,3 +39,23 @@ def mean_ci(values: Iterable[float | None], level: float = 0.95) -> dict:
         return {"mean": mean, "ci95": [None, None], "n": len(kept)}
     half = t_quantile(len(kept), level) * sd / math.sqrt(len(kept))
     return {"mean": mean, "ci95": [mean - half, mean + half], "n": len(kept)}
+
+
+def difference_ci(a: Iterable[float | None], b: Iterable[float | None], level: float = 0.95) -> dict:
+    """mean(a) - mean(b) with Welch's t interval (unequal variances, Welch-Satterthwaite degrees of
+    freedom); the bounds are None unless both sides have 2 values or more."""
+    a, b = usable(a), usable(b)
+    (ma, sa), (mb, sb) = mean_sd(a), mean_sd(b)
+    if ma is None or mb is None:
+        return {"diff": None, "ci95": [None, None]}
+    diff = ma - mb
+    if sa is None or sb is None:
+        return {"diff": diff, "ci95": [None, None]}
+    va, vb = sa * sa / len(a), sb * sb / len(b)
+    if va + vb == 0:
+        return {"diff": diff, "ci95": [diff, diff]}
+    df = (va + vb) ** 2 / (va * va / (len(a) - 1) + vb * vb / (len(b) - 1))
+    from scipy.stats import t
+
+    half = float(t.ppf(0.5 + level / 2, df)) * math.sqrt(va + vb)
+    return {"diff": diff, "ci95": [diff - half, diff + half]}

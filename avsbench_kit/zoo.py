@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import hashlib
+import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +31,40 @@ def build_from_spec(spec: ModelSpec) -> AVSModel:
     elif getattr(spec, "weights", None):
         model = _build_with_weights(spec)
     else:
-        model = FAMILIES.get(spec.family)(spec)
+        model = _family_build(spec)
     model.spec = spec
     name_attention_sites(model)
     return model.eval()
+
+
+BUILD_CACHE = "AVSKIT_BUILD_CACHE"  # N > 0: keep the last N random-weight builds of this process and copy them
+_built: OrderedDict = OrderedDict()
+
+
+def _family_build(spec: ModelSpec) -> AVSModel:
+    """The family's builder; with ``$AVSKIT_BUILD_CACHE`` a model built from random weights before, from
+    the same RNG state, comes back as a copy, and the RNG is left where that build left it: the same
+    weights and the same random stream after, without initialising 72M VGGish parameters again (the
+    test suite spends a quarter of its time there)."""
+    keep = int(os.environ.get(BUILD_CACHE, "0") or 0)
+    if keep <= 0 or spec.vggish_weights or getattr(spec, "backbone_weights", None):
+        return FAMILIES.get(spec.family)(spec)
+    key = (dataclasses.replace(spec, weights=None), hashlib.sha256(torch.get_rng_state().numpy().tobytes()).hexdigest())
+    if key in _built:
+        model, after = _built[key]
+        _built.move_to_end(key)
+        torch.set_rng_state(after)
+        audio = getattr(model, "audio_backbone", None)
+        if audio is not None and not getattr(audio, "pretrained", True):
+            from avsbench_kit.models.vggish import RANDOM_WEIGHTS_NOTICE, RandomWeightsWarning
+
+            warnings.warn(RANDOM_WEIGHTS_NOTICE, RandomWeightsWarning, stacklevel=4)  # as the build would have
+        return copy.deepcopy(model)
+    model = FAMILIES.get(spec.family)(spec)
+    _built[key] = (copy.deepcopy(model), torch.get_rng_state())
+    while len(_built) > keep:
+        _built.popitem(last=False)
+    return model
 
 
 def _build_with_weights(spec: ModelSpec) -> AVSModel:
@@ -45,7 +79,7 @@ def _build_with_weights(spec: ModelSpec) -> AVSModel:
         torch.manual_seed(seed)  # an avskit run's random frozen weights come back from its seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        model = FAMILIES.get(spec.family)(spec)
+        model = _family_build(spec)
         started = ((content.get("run") or {}).get("spec") or {}).get("weights") if seed is not None else None
         if started and started != spec.weights and Path(started).is_file():
             # a fine-tuning run: its frozen VGGish came from the file it started from

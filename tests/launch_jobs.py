@@ -21,3 +21,19 @@ class TimingOutJob(TrainJob):
         if self.attempt == 0 and step == 1 and self.task.label == self.TIMES_OUT:
             os.kill(os.getpid(), signal.SIGUSR2)
             time.sleep(60)  # the handler ends this attempt
+
+
+def note_and_sleep(out: str, seconds: float, provenance: dict, on_step=None) -> dict:
+    """A job that only says when it ran, with how many threads, then sleeps: for the local cap's test."""
+    import json
+    import time
+
+    import torch
+
+    start = time.time()
+    time.sleep(seconds)
+    line = {"start": start, "end": time.time(), "threads": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS"),
+            "run_id": provenance["run_id"]}
+    with open(out, "a") as f:
+        f.write(json.dumps(line) + "\n")
+    return line

@@ -14,7 +14,8 @@ from avsbench_kit import UserError, make_spec
 from avsbench_kit.recipe import Recipe
 from avsbench_kit.results import load_records, matching, shard_folder
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
-from avskit.analyses.launch import LaunchOptions, grid_jobs, slurm_parameters, submit
+from avskit.analyses.jobs import grid_jobs
+from avskit.analyses.launch import LaunchOptions, slurm_parameters, submit
 
 from helpers import run
 
@@ -43,7 +44,7 @@ def test_local_grid_two_processes_and_a_requeue_through_the_timeout_path(tmp_pat
     after step 1 (tests/launch_jobs.py), is requeued, resumes at step 1 and records once."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
     store, jobs = tmp_path / "records.jsonl", tmp_path / "jobs"
-    launch = LaunchOptions("local", job_dir=str(jobs), timeout_min=5, signal_delay_s=10, max_requeue=1)
+    launch = LaunchOptions("local", job_dir=str(jobs), timeout_min=5, signal_delay_s=10, max_requeue=1, local_jobs=2)
     opts = MeasureOptions(**TINY)
     tasks = train_tasks(SPECS, opts, store, [], Sweep(), launch)  # exactly the runs `compare --launcher local` makes
     submitted = submit(tasks, launch, store, "test-grid", job_class=TimingOutJob)
@@ -155,3 +156,38 @@ def test_jobs_on_a_wrong_folder_is_one_line(capsys, tmp_path):
     (tmp_path / "grid.jsonl").write_text("{not json\n")
     code, _, err = run(capsys, "jobs", str(tmp_path))
     assert code == 2 and "not a readable job file" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_local_grid_keeps_to_its_cap_and_each_job_to_its_threads(tmp_path, monkeypatch):
+    """Four jobs, two at a time, one thread each (local_plan on any machine): never more than two ran
+    at once, and each ran with torch's threads and OMP_NUM_THREADS at its share."""
+    from launch_jobs import note_and_sleep
+
+    from avskit.analyses.launch import TrainTask
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    out, store = tmp_path / "ran.jsonl", tmp_path / "records.jsonl"
+    launch = LaunchOptions("local", job_dir=str(tmp_path / "jobs"), local_jobs=2, job_threads=1)
+    assert launch.local_plan() == (2, 1)
+    tasks = [TrainTask(run=note_and_sleep, kwargs={"out": str(out), "seconds": 2.0}, label=f"job{k}", seed=k, identity={"k": k},
+                       store=str(store), job_dir=str(tmp_path / "jobs"), launcher="local") for k in range(4)]
+    submitted = submit(tasks, launch, store, "cap")
+    ran = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(submitted.results) == 4 and len(ran) == 4
+    assert all(r["threads"] == 1 and r["omp"] == "1" for r in ran)
+    moments = sorted({t for r in ran for t in (r["start"], r["end"])})
+    assert max(sum(r["start"] <= t < r["end"] for r in ran) for t in moments) <= 2
+    with pytest.raises(UserError, match="--no-wait: 4 local jobs, at most 2 at once"):
+        submit(tasks, LaunchOptions("local", job_dir=str(tmp_path / "jobs"), local_jobs=2, wait=False), store, "cap")
+
+
+def test_an_interrupted_launch_names_the_jobs_left_and_how_to_stop_them(tmp_path):
+    from avskit.analyses.launch import _interruptible
+
+    class Job:
+        job_id = "4242"
+
+    with pytest.raises(UserError, match=r"1 job\(s\) still run: tpavi seed 1 \(job 4242\); stop them with: avskit jobs .* --cancel"):
+        with _interruptible(lambda: [(Job(), {"model": "tpavi", "seed": 1})], tmp_path):
+            raise KeyboardInterrupt
+    assert LaunchOptions("local").local_plan()[0] == 1  # by default one job at a time, with every core

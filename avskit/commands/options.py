@@ -76,6 +76,10 @@ LAUNCH_PARAMS = {  # the flags of DETR's run_with_submitit.py and Hydra's launch
     "constraint": (Annotated[Optional[str], typer.Option(help="Slurm node constraint (e.g. a100).", rich_help_panel=_LAUNCH)], None),
     "slurm_arg": (Annotated[Optional[list[str]], typer.Option(metavar="KEY=VALUE", help="Any other sbatch option (repeatable), e.g. "
                                                                                         "--slurm-arg mem=64G.", rich_help_panel=_LAUNCH)], None),
+    "local_jobs": (Annotated[Optional[int], typer.Option(help="local: at most N jobs at once, the rest queued (default: the cores "
+                                                              "divided by --job-threads, at least 1).", rich_help_panel=_LAUNCH)], None),
+    "job_threads": (Annotated[Optional[int], typer.Option(help="Each job's torch threads and OMP_NUM_THREADS (default: local, the cores "
+                                                               "divided by --local-jobs; Slurm, --cpus-per-task).", rich_help_panel=_LAUNCH)], None),
     "no_wait": (Annotated[bool, typer.Option("--no-wait", help="Submit and return; `avskit jobs DIR` follows the grid.",
                                              rich_help_panel=_LAUNCH)], False),
 }

@@ -118,12 +118,16 @@ def jobs(
     job_dir: Annotated[Optional[str], typer.Argument(metavar="JOB_DIR", help="A grid's --job-dir (default: runs/jobs, beside the "
                                                                              "default record store).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait, with a progress bar, until every job is done or failed.")] = False,
+    cancel: Annotated[bool, typer.Option("--cancel", help="Stop every job still pending or running (local: SIGINT to its controller, "
+                                                          "then SIGKILL to its task; Slurm: scancel).")] = False,
     json_out: JsonFlag = False,
 ) -> None:
     """The jobs of a grid: variant, seed, state, attempts, the last log line and where the logs are.
 
     States: pending (submitted, not started), running, requeued (timed out or preempted, resuming from
-    its checkpoint), done, failed (with the reason in one line).
+    its checkpoint), done, failed (with the reason in one line). Local jobs outlive the command that
+    launched them: --cancel stops them (a finished run's records stay; a stopped one resumes from its
+    last checkpoint when the grid is launched again).
 
     Examples:
 
@@ -131,15 +135,26 @@ def jobs(
 
         avskit jobs /shared/avskit/jobs --wait
 
+        avskit jobs runs/jobs --cancel
+
         avskit jobs runs/jobs --json
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from avsbench_kit.results import default_store
-    from avskit.analyses.launch import grid_jobs, wait_for
+    from avskit.analyses.jobs import cancel as cancel_jobs
+    from avskit.analyses.jobs import grid_jobs, wait_for
 
     folder = Path(job_dir) if job_dir else default_store().resolve().parent / "jobs"
     rows = grid_jobs(folder)
+    if cancel:
+        stopped = cancel_jobs(folder)
+        if json_out:
+            print_json({"job_dir": str(folder), "cancelled": stopped})
+            return
+        out.print(f"stopped {len(stopped)} job(s)" + (": " + ", ".join(f"{escape(r['model'])} seed {r['seed']} (job {r['job_id']})"
+                                                                     for r in stopped) if stopped else ""), highlight=False, soft_wrap=True)
+        return
     if wait:
         with Progress(TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), console=err, transient=True) as bar:
             task = bar.add_task("jobs", total=len(rows))
