@@ -26,6 +26,7 @@ ZOO_ORDER = ("avsbench-r50", "avsegformer-r50", "avesformer-r18", "avesformer-r5
 OTHERS_ORDER = ("ecmvae-pvt", "ecmvae-r50", "catr-pvt")
 TABLE3_ORDER = ZOO_ORDER + OTHERS_ORDER
 SYNTHETIC_DATA = "synthetic:s4"
+TRAINED_DATA = (SYNTHETIC_DATA, "synthetic:ms3")  # the trained columns of the ablation tables, S4's first
 MISSING = "–"
 
 
@@ -130,25 +131,27 @@ def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
     return mean_sd(values)
 
 
-def trained_cells(records: list[dict], spec: ModelSpec) -> dict[str, Any]:
-    """Synthetic S4 J and F over the seeds (mean, sd, n) and the trained checkpoints' attention."""
-    found = seed_runs(records, spec)
+def trained_cells(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) -> dict[str, Any]:
+    """Synthetic J and F on ``data`` over the seeds (mean, sd, n) and the trained checkpoints' attention;
+    the columns of another subset than S4 name it (``synthetic MS3 J``, ``seeds MS3``, ``..., trained MS3``)."""
+    found = seed_runs(records, spec, data)
     if not found:
         return {}
+    name = data.removeprefix("synthetic:").upper()
+    tag = "" if data == SYNTHETIC_DATA else f" {name}"
     runs = found["runs"].values()
     j, j_sd = _mean_sd([r["jaccard"] for r in runs if "jaccard" in r])
     f, f_sd = _mean_sd([r["f_score"] for r in runs if "f_score" in r])
-    cells: dict[str, Any] = {"synthetic S4 J (measured)": j and 100 * j, "synthetic S4 J sd (measured)": j_sd and 100 * j_sd,
-                             "synthetic S4 F (measured)": f and 100 * f, "seeds (measured)": len(found["runs"])}
+    cells: dict[str, Any] = {f"synthetic {name} J (measured)": j and 100 * j, f"synthetic {name} J sd (measured)": j_sd and 100 * j_sd,
+                             f"synthetic {name} F (measured)": f and 100 * f, f"seeds{tag} (measured)": len(found["runs"])}
     attention = [r["attention"] for r in runs if "attention" in r]
     if attention:
-        for key, column in (("energy_ratio", "energy ratio, trained (measured)"), ("ciou_at_05", "cIoU@0.5, trained (measured)"),
-                            ("dissipated_share", "dissipated share, trained (measured)")):
-            cells[column] = _mean_sd([a[key] for a in attention if a.get(key) is not None])[0]
+        for key, column in (("energy_ratio", "energy ratio"), ("ciou_at_05", "cIoU@0.5"), ("dissipated_share", "dissipated share")):
+            cells[f"{column}, trained{tag} (measured)"] = _mean_sd([a[key] for a in attention if a.get(key) is not None])[0]
         counted = [a for a in attention if a.get("sites")]
         if counted:  # beside the untrained 'dissipated sites' column: what training made of them
             flagged = _mean_sd([a["dissipated_sites"] for a in counted])[0]
-            cells["dissipated sites, trained (measured)"] = f"{flagged:.3g} of {counted[0]['sites']}"
+            cells[f"dissipated sites, trained{tag} (measured)"] = f"{flagged:.3g} of {counted[0]['sites']}"
     return cells
 
 
@@ -244,7 +247,8 @@ def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dic
         cells[f"latency ms, {dev} (measured)"] = lat and lat["value"]
         cells[f"ratio to {anchor}, {dev} (measured)"] = lat and lat["ratio_to_anchor"]
     cells["dissipated sites (measured)"] = f"{diss['value']} of {diss['sites']}" if diss else None
-    cells.update(trained_cells(records, trained or spec))
+    for data in TRAINED_DATA:
+        cells.update(trained_cells(records, trained or spec, data))
     return cells
 
 

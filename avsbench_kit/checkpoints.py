@@ -43,7 +43,7 @@ def frozen_fingerprint(model: nn.Module) -> str:
         if not p.requires_grad:
             tensor = p.detach().cpu().contiguous()
             digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
-            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+            digest.update(tensor.view(torch.uint8).numpy().data if tensor.numel() else b"")  # the bytes, not a copy of them
     return digest.hexdigest()
 
 

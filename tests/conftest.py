@@ -5,6 +5,7 @@ import os
 # CLI in a subprocess) inherit one thread too, or they fight the other worker over the cores.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("AVSKIT_BUILD_CACHE", "4")  # a model built again from the same RNG state is copied (avsbench_kit.zoo)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
