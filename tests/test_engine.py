@@ -131,7 +131,8 @@ def test_train_and_eval_commands(capsys, tmp_path):
     from avskit import cli
 
     args = ["avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--results", str(tmp_path / "r.jsonl")]
-    code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--seed", "3", "--out", str(tmp_path / "run"), "--json"])
+    code = cli.main(["train", *args, "--steps", "2", "--batch", "2", "--val-every", "0", "--seed", "3", "--out", str(tmp_path / "run"),
+                     "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     report = json.loads(captured.out)
@@ -209,7 +210,7 @@ def test_frozen_audio_features_are_served_from_one_pass():
 def _train(capsys, tmp_path, *extra):
     from avskit import cli
 
-    code = cli.main(["train", "avesformer-r18", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2",
+    code = cli.main(["train", "avesformer-r18", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2", "--val-every", "0",
                      "--out", str(tmp_path / "ck"), "--results", str(tmp_path / "r.jsonl"), *extra])
     return code, capsys.readouterr().err
 

@@ -141,7 +141,7 @@ def test_a_failed_job_says_why_in_one_line(tmp_path, capsys):
 def test_train_as_one_job_keeps_stdout_for_json(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "train", "avesformer-r18", "--data", "synthetic:s4", "--videos", "7", "--size", "64", "--steps", "2",
-                         "--batch", "2", "--launcher", "debug", "--results", "r.jsonl", "--json")
+                         "--batch", "2", "--val-every", "0", "--launcher", "debug", "--results", "r.jsonl", "--json")
     assert code == 0, err
     report = json.loads(out)  # the job's progress went to stderr
     assert report["job_dir"] == str(tmp_path / "jobs") and 0 <= report["results"][0]["test"]["jaccard"] <= 1

@@ -48,6 +48,9 @@ def test_train_compare_and_report_train_on_one_recipe(tmp_path, monkeypatch, cap
     expected = json.dumps(identity_of(run_identity("synthetic:s4", TINY, 0)), sort_keys=True)
     assert identities == {"train": {expected}, "compare": {expected}, "report": {expected}}
     assert json.loads(expected)["lr"] == 3e-4 and json.loads(expected)["warmup"] == 1  # the stand-in's values, not the real default's
+    blind = [r for r in load_records(stores["report"]) if r["kind"] == "train" and r["provenance"]["audio_blind"]]  # the control
+    assert {json.dumps(identity_of(r["provenance"]), sort_keys=True) for r in blind} == {
+        json.dumps(identity_of(run_identity("synthetic:s4", TINY, 0, audio_blind=True)), sort_keys=True)}
 
 
 def test_one_identity_for_resume_matching_launcher_and_tables(tmp_path):

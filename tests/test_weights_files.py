@@ -271,7 +271,7 @@ def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tm
     run = tmp_path / "run"
     args = ("--data", "synthetic:s4", "--size", "64", "--videos", "7")
     trained = avskit("train", "avesformer-r18", "--set", f"weights={tmp_path / 'start.pth'}", "--steps", "2", "--batch", "2",
-                     "--out", str(run), "--json", *args, cwd=tmp_path)
+                     "--val-every", "0", "--out", str(run), "--json", *args, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
     evaluated = avskit("eval", "avesformer-r18", "--set", f"weights={run / 'last.pt'}", "--json", *args, cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
