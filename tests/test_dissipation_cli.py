@@ -39,27 +39,6 @@ def test_avsegformer_query_generator_is_flagged(capsys):
     assert all(site.startswith("query_generator.") for site in flagged)
 
 
-def test_figures_are_written_with_provenance(capsys, tmp_path):
-    """Every figure, drawn once (they take seconds): given only an image, each figure's provenance names
-    it and the default sound it was paired with."""
-    image = tmp_path / "frame.png"
-    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
-    code, out, err = run(capsys, "dissipation", "avesformer-r18", "--image", str(image), "--out", str(tmp_path / "figs"))
-    assert code == 0, err
-    stems = ("attention_sites", "fig4a_query_attention", "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries")
-    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
-    assert names == sorted(f"{stem}.{ext}" for stem in stems for ext in ("png", "svg"))
-    png = Image.open(tmp_path / "figs" / "fig8_fusion_maps.png")
-    provenance = json.loads(png.info["Description"])
-    assert provenance["weights"] == "random (untrained)" and provenance["base_model"] == "avesformer-r18"
-    assert png.size[0] > 1000
-    assert "avesformer-r18" in (tmp_path / "figs" / "fig9_pqg_queries.svg").read_text()
-    assert "wrote" in out
-    for stem in stems:
-        provenance = json.loads(Image.open(tmp_path / "figs" / f"{stem}.png").info["Description"])
-        assert "frame.png" in provenance["input"] and "the default synthetic sound" in provenance["input"], stem
-
-
 def test_user_image_and_audio(capsys, tmp_path):
     image = tmp_path / "frame.png"
     Image.fromarray((np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)).save(image)

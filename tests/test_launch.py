@@ -159,7 +159,7 @@ def test_jobs_on_a_wrong_folder_is_one_line(capsys, tmp_path):
 
 
 def test_a_local_grid_keeps_to_its_cap_and_each_job_to_its_threads(tmp_path, monkeypatch):
-    """Four jobs, two at a time, one thread each (local_plan on any machine): never more than two ran
+    """Three jobs, two at a time, one thread each (local_plan on any machine): never more than two ran
     at once, and each ran with torch's threads and OMP_NUM_THREADS at its share."""
     from launch_jobs import note_and_sleep
 
@@ -169,15 +169,15 @@ def test_a_local_grid_keeps_to_its_cap_and_each_job_to_its_threads(tmp_path, mon
     out, store = tmp_path / "ran.jsonl", tmp_path / "records.jsonl"
     launch = LaunchOptions("local", job_dir=str(tmp_path / "jobs"), local_jobs=2, job_threads=1)
     assert launch.local_plan() == (2, 1)
-    tasks = [TrainTask(run=note_and_sleep, kwargs={"out": str(out), "seconds": 2.0}, label=f"job{k}", seed=k, identity={"k": k},
-                       store=str(store), job_dir=str(tmp_path / "jobs"), launcher="local") for k in range(4)]
+    tasks = [TrainTask(run=note_and_sleep, kwargs={"out": str(out), "seconds": 1.0}, label=f"job{k}", seed=k, identity={"k": k},
+                       store=str(store), job_dir=str(tmp_path / "jobs"), launcher="local") for k in range(3)]
     submitted = submit(tasks, launch, store, "cap")
     ran = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(submitted.results) == 4 and len(ran) == 4
+    assert len(submitted.results) == 3 and len(ran) == 3
     assert all(r["threads"] == 1 and r["omp"] == "1" for r in ran)
     moments = sorted({t for r in ran for t in (r["start"], r["end"])})
     assert max(sum(r["start"] <= t < r["end"] for r in ran) for t in moments) <= 2
-    with pytest.raises(UserError, match="--no-wait: 4 local jobs, at most 2 at once"):
+    with pytest.raises(UserError, match="--no-wait: 3 local jobs, at most 2 at once"):
         submit(tasks, LaunchOptions("local", job_dir=str(tmp_path / "jobs"), local_jobs=2, wait=False), store, "cap")
 
 

@@ -179,9 +179,17 @@ def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind, avski
     assert not (tmp_path / "ran").exists()  # the pickle's command never ran
 
 
-def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file, avskit):
+def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file, capsys, monkeypatch):
     """The whole measured-accuracy path: synthetic data in the AVSBench layout, released-format
-    checkpoints under the releases' file names, eval with a bar, then report --eval-data --weights-dir."""
+    checkpoints under the releases' file names, eval with a bar, then report --eval-data --weights-dir
+    (in this process: the path is the point, not the process)."""
+    from helpers import run
+
+    def avskit(*args, cwd=None):
+        code, out, err = run(capsys, *args)
+        return type("Result", (), {"returncode": code, "stdout": out, "stderr": err})
+
+    monkeypatch.chdir(tmp_path)
     data = tmp_path / "AVSBench"
     assert avskit("synth", "--subset", "s4", "--out", str(data / "Single-source"), "--videos", "7", "--size", "64", cwd=tmp_path).returncode == 0
     weights = tmp_path / "checkpoints"
@@ -241,26 +249,37 @@ def test_pvt_backbone_weights_in_the_releases_names(tmp_path):
         build_model("avsbench-pvt", backbone_weights="imagenet")
 
 
-def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path, avskit):
-    """With weights, Figure 8 gains the real model's own fusion map, and every figure's provenance
-    names the weights file and its SHA-256."""
-    data = load("avsbench_r50_s4")
-    torch.save(model_state(data["keys"]), tmp_path / "S4_resnet_best.pth")
-    torch.save(model_state(data["vggish_keys"]), tmp_path / "vggish.pth")
-    out = tmp_path / "figs"
-    result = avskit("dissipation", "avsbench-r50", "--set", f"weights={tmp_path / 'S4_resnet_best.pth'}",
-                    "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--out", str(out), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path, capsys):
+    """Every figure, drawn once (they take seconds), from a user's frame: with weights, Figure 8 gains
+    the real model's own fusion map, and every figure's provenance names the weights file and its
+    SHA-256, the frame and the default sound it was paired with."""
+    import numpy as np
     from PIL import Image
 
     from avsbench_kit.files import file_sha256
 
+    from helpers import run
+
+    data = load("avsbench_r50_s4")
+    torch.save(model_state(data["keys"]), tmp_path / "S4_resnet_best.pth")
+    torch.save(model_state(data["vggish_keys"]), tmp_path / "vggish.pth")
+    image, out = tmp_path / "frame.png", tmp_path / "figs"
+    Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
+    code, printed, err = run(capsys, "dissipation", "avsbench-r50", "--set", f"weights={tmp_path / 'S4_resnet_best.pth'}",
+                             "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--image", str(image), "--out", str(out))
+    assert code == 0, err
+    stems = ("attention_sites", "fig4a_query_attention", "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries")
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{stem}.{ext}" for stem in stems for ext in ("png", "svg"))
+    assert "wrote" in printed and Image.open(out / "fig8_fusion_maps.png").size[0] > 1000
     sha = file_sha256(tmp_path / "S4_resnet_best.pth")
-    for name in ("fig8_fusion_maps", "fig4a_query_attention", "attention_sites"):
+    for name in stems:
         provenance = json.loads(Image.open(out / f"{name}.png").info["Description"])
-        assert sha in provenance["weights"] and "S4_resnet_best.pth" in provenance["weights"], name
+        assert "frame.png" in provenance["input"] and "the default synthetic sound" in provenance["input"], name
+        if name in ("fig8_fusion_maps", "fig4a_query_attention", "attention_sites"):
+            assert sha in provenance["weights"] and "S4_resnet_best.pth" in provenance["weights"], name
     fig8 = json.loads(Image.open(out / "fig8_fusion_maps.png").info["Description"])
     assert fig8["panel weights"][-1] == "weights" and set(fig8["panel weights"][:-1]) == {"random"}
+    assert "avesformer-r18" in (out / "fig9_pqg_queries.svg").read_text()  # the figures compare AVESFormer's own variants
 
 
 def test_fine_tuned_checkpoint_rebuilds_its_frozen_vggish_from_the_start_file(tmp_path, avskit):
