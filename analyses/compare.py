@@ -27,7 +27,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import torch
 
@@ -39,19 +39,14 @@ from avsbench_kit.profiling.flops import CONVENTION, count_flops
 from avsbench_kit.profiling.params import count_parameters
 from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.recipe import DEFAULT, SYNTHETIC_PREFIX, Recipe, check_size, run_identity, runs_of, same_run
-from avsbench_kit.registry import FUSIONS, QUERY_GENERATORS
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.results import matching as matching_records
-from avsbench_kit.spec import BACKBONES, make_spec, spec_from_dict, weights_for
+from avsbench_kit.spec import spec_from_dict
 from avsbench_kit.stats import mean_sd
 from avskit.analyses.launch import LaunchOptions, MeasureJob, TrainTask, run_task, submit
 from avskit.analyses.summaries import trained_attention
 from avskit.analyses.training import data_for, training_task
 
-AXES = ("fusion", "qg", "stages", "queries", "backbone")
-ALL_STAGES = ("TTT", "CTT", "TCT", "TTC")
-PAPER_QUERIES = (8, 16, 32, 64, 128, 256)
-BACKBONE_ALIASES = {"r18": "resnet18", "r50": "resnet50"}
 MEASUREMENTS = ("params", "flops", "dissipation", "latency")
 PARAMS_SIZE = 64  # live parameters do not depend on the input size: the smallest input is enough
 DISSIPATION_SIZE = 224
@@ -104,67 +99,6 @@ class MeasureOptions:
             check_size(self.recipe.size, "--train-size")
             if self.train.startswith(SYNTHETIC_PREFIX) and self.recipe.videos < 7:
                 raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.recipe.videos}")
-
-
-# ---- the variants of a sweep ---------------------------------------------------------------------
-
-def axis_values(axis: str, values: Iterable[str]) -> list[str]:
-    """The values of one axis: comma-separated or repeated; ``all`` for every value the zoo knows."""
-    if axis not in AXES:
-        raise UserError(f"unknown axis {axis!r}; choose one of: {', '.join(AXES)}")
-    items = [v.strip() for text in values for v in str(text).split(",") if v.strip()]
-    if not items:
-        raise UserError(f"--{axis} needs at least one value (or 'all')")
-    if items == ["all"]:
-        return {"fusion": FUSIONS.names, "qg": QUERY_GENERATORS.names, "stages": lambda: list(ALL_STAGES),
-                "queries": lambda: [str(q) for q in PAPER_QUERIES], "backbone": lambda: list(BACKBONES)}[axis]()
-    if axis == "backbone":
-        items = [BACKBONE_ALIASES.get(v.lower(), v) for v in items]
-    return list(dict.fromkeys(items))  # each value once, in the order given
-
-
-def variants(base: ModelSpec, axis: str, values: Iterable[str]) -> list[ModelSpec]:
-    """``base`` with ``axis`` set to each value (checked like ``--set``); the base's other changes kept."""
-    kept = {k: v for k, v in base.changes().items() if k != axis and not (axis == "qg" and k == "queries")}
-    specs = [weights_for(make_spec(base.name, {**kept, axis: value}), base) for value in axis_values(axis, values)]
-    return list(dict.fromkeys(specs))
-
-
-def split_models(text: str) -> list[str]:
-    """``a,b[k=v,w=x],c`` -> ``["a", "b[k=v,w=x]", "c"]``: commas inside brackets belong to a label."""
-    parts, depth, current = [], 0, ""
-    for ch in text:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += ch
-    return parts + [current]
-
-
-def sweep_specs(base: str, given: dict[str, list[str]], trained: bool = False) -> tuple[str, list]:
-    """``avskit compare``'s sweep: the one axis given (or ``models``) and its specs, the base first."""
-    from avsbench_kit.spec import spec_from_text
-
-    if len(given) != 1:
-        raise UserError("give exactly one axis to sweep (--fusion, --qg, --stages, --queries or --backbone, e.g. --fusion all), "
-                        "or --models with a list of models")
-    (axis, values), = given.items()
-    base_spec = spec_from_text(base)
-    if axis == "models":
-        names = [v.strip() for text in values for v in split_models(text) if v.strip()]
-        if not names:
-            raise UserError("--models needs at least one model, e.g. --models avesformer-r18,avsegformer-r50")
-        specs = list(dict.fromkeys([base_spec, *(spec_from_text(name) for name in names)]))
-    elif base_spec.family == "foreign":
-        raise UserError(f"--{axis} sweeps a zoo model's spec; {base_spec.label} is a reference: compare it with --models instead")
-    else:
-        specs = list(dict.fromkeys([base_spec, *variants(base_spec, axis, values)]))
-    if trained and any(s.family == "foreign" for s in specs):
-        raise UserError("--train trains zoo models only; a referenced model is measured without it")
-    return axis, specs
 
 
 def measurements(text: str) -> tuple[str, ...]:

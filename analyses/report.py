@@ -21,8 +21,9 @@ from avsbench_kit import UserError
 from avsbench_kit.results import ensure_writable_folder, load_records, same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import figures, tables
-from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks, variants
+from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
 from avskit.analyses.launch import LaunchOptions, MeasureJob, submit
+from avskit.analyses.variants import variants
 
 # the synthetic benchmark's seed of the maps' frame: the trained maps' frame is a test-split video of
 # the benchmark the checkpoints were trained on, whose seed (SyntheticFrames' default) is also 0

@@ -182,3 +182,13 @@ def test_one_copy_of_each_module(monkeypatch, name):
     with pytest.raises(ImportError, match=f"import avskit.{name}"):
         importlib.import_module(name)
     assert importlib.import_module(f"avskit.{name}").__name__ == f"avskit.{name}"
+
+
+def test_console_headers_are_short_and_keep_reported_apart():
+    from avskit.commands.console import short_header
+
+    assert short_header("ratio to avesformer-r50, cpu (measured)") == "cpu ratio\n(here)"
+    assert short_header("ratio to avesformer-r50 (reported)") == "ratio\n(paper)"
+    assert short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
+    assert short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
+    assert short_header("model") == "model"

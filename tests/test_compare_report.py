@@ -6,33 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from avsbench_kit import UserError
 from avsbench_kit.results import load_records, matching
 from avsbench_kit.spec import make_spec
 from avskit.analyses import compare, report, tables
-from avskit.analyses.compare import MeasureOptions, axis_values, measure, variants
+from avskit.analyses.compare import MeasureOptions, measure
 
 from helpers import run
 
 # ---- sweeps ----------------------------------------------------------------------------------------
-
-def test_axis_values_accept_lists_aliases_and_all():
-    assert set(axis_values("fusion", ["all"])) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
-    assert axis_values("queries", ["8,16", "16", "32"]) == ["8", "16", "32"]
-    assert axis_values("backbone", ["r18"]) == ["resnet18"]
-    assert axis_values("stages", ["all"]) == ["TTT", "CTT", "TCT", "TTC"]
-    with pytest.raises(UserError, match="unknown axis"):
-        axis_values("colour", ["red"])
-    with pytest.raises(UserError, match="fusion='nonsense'"):
-        variants(make_spec("avesformer-r50"), "fusion", ["nonsense"])
-
-
-def test_variants_keep_the_base_changes_and_qg_brings_its_queries():
-    base = make_spec("avesformer-r50", {"stages": "TTT"})
-    specs = variants(base, "qg", ["qg", "pqg"])
-    assert [s.label for s in specs] == ["avesformer-r50[qg=qg,stages=TTT,queries=300]", "avesformer-r50[stages=TTT]"]
-    assert [s.queries for s in specs] == [300, 16]
-
 
 SMALL = dict(size=64, warmup=0, iters=2, breakdown_iters=1)
 
@@ -327,16 +308,6 @@ def test_each_table_takes_its_anchor_row_from_its_own_run():
     assert t3.loc["avesformer-r50", "latency ms, cpu (measured)"] == 333.0  # the zoo run's rounds
     assert t4.loc["pqg", "latency ms, cpu (measured)"] == 444.0  # the qg sweep's rounds
     assert t4.loc["none", "latency ms, cpu (measured)"] == 400.0
-
-
-def test_console_headers_are_short_and_keep_reported_apart():
-    from avskit.commands.console import short_header
-
-    assert short_header("ratio to avesformer-r50, cpu (measured)") == "cpu ratio\n(here)"
-    assert short_header("ratio to avesformer-r50 (reported)") == "ratio\n(paper)"
-    assert short_header("latency ms, RTX 3090 (reported)") == "RTX ms\n(paper)"
-    assert short_header("latency ms, cuda (measured)") == "cuda ms\n(here)"
-    assert short_header("model") == "model"
 
 
 def test_records_written_before_the_weights_field_still_count():

@@ -82,7 +82,8 @@ def compare(
     """
     from avsbench_kit.recipe import parse_seeds
     from avsbench_kit.results import default_store, load_records
-    from avskit.analyses.compare import MeasureOptions, environment_for, measure, measurements, summary, sweep_specs
+    from avskit.analyses.compare import MeasureOptions, environment_for, measure, measurements, summary
+    from avskit.analyses.variants import sweep_specs
 
     axes = {"fusion": fusion, "qg": qg, "stages": stages, "queries": queries, "backbone": backbone, "models": models}
     axis, specs = sweep_specs(base, {k: v for k, v in axes.items() if v}, trained=bool(train))
