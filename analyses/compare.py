@@ -199,9 +199,10 @@ def _probe_trained(specs: list[ModelSpec], opts: MeasureOptions, store: Path, re
             settings = {"trained": identity(opts, seed), "frames": opts.probe_frames}
             if not checkpoint.is_file() or not runs_of(records, spec.to_dict(), identity(opts, seed)):
                 continue  # not trained (yet): nothing to probe
-            if probe_of(records, spec, opts, seed):
+            probed = probe_of(records, spec, opts, seed)
+            if probed and probed["provenance"].get("weights_sha256") in (None, file_sha256(checkpoint)):
                 sweep.skipped.append((spec.label, f"trained attention seed {seed}"))
-                continue
+                continue  # (a checkpoint trained again, say a run's uninterrupted rerun, is probed again)
             say(f"attention: {spec.label} seed {seed}, trained, over {opts.probe_frames} test frames")
             data = data_for(opts.train, opts.recipe, opts.subset)
             subset = data.resolve_subset()
