@@ -106,23 +106,46 @@ def _clean(value):
 
 
 def probe_frames(spec: ModelSpec, dataset, subset: str, frames: int = 64,
-                 on_frame: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                 on_frame: Callable[[int, int], None] | None = None, select_on=None) -> dict[str, Any]:
     """Capture every attention call of ``spec`` on ``frames`` test frames of ``dataset`` (an avskit
-    frames dataset: image, audio, mask, info) and summarise each site over them."""
+    frames dataset: image, audio, mask, info) and summarise each site over them. With ``select_on``
+    (the val split), a site with several query maps has one chosen first, on as many val frames:
+    the highest mean ROC-AUC there, ties to the lowest index; its test scores are ``selected``."""
     if frames < 1:
         raise UserError(f"--frames must be at least 1, got {frames}")
     if len(dataset) == 0:
         raise UserError("the test split has no frames")
     model = build_from_spec(spec)
     chosen = spread_frames(len(dataset), frames)
-    sites = probe_model(model, dataset, subset, chosen, on_frame)
+    picks = None
+    if select_on is not None and len(select_on):
+        val = spread_frames(len(select_on), frames)
+        picks = select_queries(probe_model(model, select_on, subset, val), len(val))
+    sites = probe_model(model, dataset, subset, chosen, on_frame, picks)
     return _clean({"model": spec.label, "spec": spec.to_dict(), "subset": subset, "frames": len(chosen), "frame_indices": chosen,
                    "sites": sites})
 
 
-def probe_model(model, dataset, subset: str, chosen: list[int], on_frame: Callable[[int, int], None] | None = None) -> list[dict]:
+def select_queries(val_sites: list[dict], val_frames: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (site, call) with several query maps: the query with the highest mean ROC-AUC over the val
+    frames (ties to the lowest index; a query whose maps were all constant never wins)."""
+    picks = {}
+    for site in val_sites:
+        loc = site.get("localisation")
+        if not isinstance(loc, dict) or loc["maps"] < 2:
+            continue
+        aucs = [-math.inf if a is None or math.isnan(a) else a for a in loc["query_roc_auc"]]
+        best = max(range(len(aucs)), key=lambda q: (aucs[q], -q))
+        picks[(site["site"], site["call"])] = {"query": best, "chosen_on": "val", "val_frames": val_frames,
+                                               "val_roc_auc": None if aucs[best] == -math.inf else aucs[best]}
+    return picks
+
+
+def probe_model(model, dataset, subset: str, chosen: list[int], on_frame: Callable[[int, int], None] | None = None,
+                picks: dict | None = None) -> list[dict]:
     """The per-site summaries of a built model over the frames ``chosen`` of ``dataset`` (its weights,
-    mode and the RNG are left as they were: a training run probes itself with this)."""
+    mode and the RNG are left as they were: a training run probes itself with this); ``picks`` are
+    the queries chosen beforehand on other frames (:func:`select_queries`)."""
     was_training = model.training
     model.eval()
     declared = declared_sites(model)
@@ -158,7 +181,7 @@ def probe_model(model, dataset, subset: str, chosen: list[int], on_frame: Callab
         if on_frame:
             on_frame(done + 1, len(chosen))
     model.train(was_training)
-    return _clean([_summary(per_site[key]) for key in order])
+    return _clean([_summary(per_site[key], (picks or {}).get(key)) for key in order])
 
 
 def compact(sites: list[dict]) -> list[dict]:
@@ -175,7 +198,7 @@ def compact(sites: list[dict]) -> list[dict]:
     return out
 
 
-def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+def _summary(entry: dict[str, Any], pick: dict[str, Any] | None = None) -> dict[str, Any]:
     out = {k: entry[k] for k in ("site", "call", "kind", "n_queries", "n_keys")}
     out["frames"] = len(entry["dissipated"])
     out["dissipated_share"] = sum(entry["dissipated"]) / len(entry["dissipated"])
@@ -187,12 +210,11 @@ def _summary(entry: dict[str, Any]) -> dict[str, Any]:
         out["localisation"] = entry["why"] or NO_SPATIAL_MAP
     else:
         per_query = [summarise(scores) for scores in entry["maps"]]
+        # the mean over queries: for maps normalised across the queries (each pixel's weights sum to 1
+        # over them) it leans toward chance by construction; it says whether any query points, not which
         mean = summarise([_query_mean(list(frame)) for frame in zip(*entry["maps"], strict=True)])
-        def energy(q: int) -> float:
-            value = per_query[q]["energy_ratio"]["mean"]
-            return -math.inf if math.isnan(value) else value
-
-        best = max(range(len(per_query)), key=energy)  # the first of equals
         out["localisation"] = {"orientation": entry["orientation"], "maps": len(per_query), "mean": mean,
-                               "best": {"query": best, **per_query[best]}}
+                               "query_roc_auc": [q["roc_auc"]["mean"] for q in per_query]}
+        if pick is not None:  # chosen on other frames before these were scored: never in-sample
+            out["localisation"]["selected"] = {**pick, **per_query[pick["query"]]}
     return out

@@ -206,7 +206,8 @@ def _probe_trained(specs: list[ModelSpec], opts: MeasureOptions, store: Path, re
             say(f"attention: {spec.label} seed {seed}, trained, over {opts.probe_frames} test frames")
             data = data_for(opts.train, opts.recipe, opts.subset)
             subset = data.resolve_subset()
-            report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test"), subset, opts.probe_frames)
+            report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test"), subset, opts.probe_frames,
+                                  select_on=data.dataset("val"))  # a site's query chosen on val frames, scored on test frames
             prov = {**env, **settings, "data": opts.train, "subset": subset, "size": opts.recipe.size, "checkpoint": str(checkpoint),
                     "weights_sha256": file_sha256(checkpoint)}
             new = make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,

@@ -353,7 +353,7 @@ def probe_dataset(spec: ModelSpec, data: str, subset: str | None, frames: int, s
     ensure_writable_folder(store.parent, "--results", "records")
     if on_start:
         on_start(min(frames, len(dataset)))
-    report = probe_frames(spec, dataset, name, frames, on_frame=on_frame)
+    report = probe_frames(spec, dataset, name, frames, on_frame=on_frame, select_on=options.dataset("val"))
     report = {**report, "data": data, "subset": name, "size": size}
     prov = {**environment(torch.device("cpu")), "command": command_line(), "data": data, "subset": name, "split": "test", "size": size,
             "frames": report["frames"], "videos": videos if data.startswith("synthetic:") else None}

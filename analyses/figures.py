@@ -264,61 +264,74 @@ def scaling_queries(records: list[dict]):
     return fig
 
 
-def localisation_by_variant(records: list[dict]):
-    """Per trained variant of Tables 4, 5 and 7 (avesformer-r18's): the energy ratio (chance = 1) and
-    cIoU@0.5 of its trained maps, one point per seed, the mean and its 95% CI over the seeds (seaborn).
-    A variant without a spatial map (CHA) or whose maps are all constant (a dissipated fusion) says so
-    instead of a bar; one without probed checkpoints is left out."""
-    import pandas as pd
-    import seaborn as sns
+LOCALISATION_PANELS = (  # (metric, the trained_attention key, chance): a score that is 0 by construction gets no panel
+    ("energy ratio", "energy_ratio", 1.0), ("ROC-AUC", "roc_auc", 0.5), ("cIoU, area-matched", "ciou_area", None),
+    ("ROC-AUC, query chosen on val", "selected_roc_auc", 0.5))
 
+
+def localisation_by_variant(records: list[dict]):
+    """Per trained variant of Tables 4, 5 and 7 (avesformer-r18's), its trained maps' scores measured
+    from chance: one point per seed, the mean and its 95% CI over the seeds (Student's t for n). The
+    base, the same checkpoints in all three tables, is drawn once under its three names. A variant
+    without a spatial map (CHA) or whose maps are all constant (a dissipated fusion) says so instead;
+    one without probed checkpoints is left out; a score no checkpoint has gets no panel."""
+    from avsbench_kit.stats import mean_ci
     from avskit.analyses.tables import TRAINED_BASE, seed_runs
 
     plt = _pyplot()
-    rows = []
+    rows, names = [], {}
     for table, axis, values in (("Table 4", "qg", paper.TABLE4_QG), ("Table 5", "fusion", paper.TABLE5_FUSION),
                                 ("Table 7", "stages", paper.TABLE7_STAGES)):
         for value in values:
-            found = seed_runs(records, make_spec(TRAINED_BASE, {axis: value}))
-            for seed, run in (found.get("runs") or {}).items():
+            spec = make_spec(TRAINED_BASE, {axis: value})
+            names.setdefault(spec.label, []).append(f"{axis}={value}")
+            if len(names[spec.label]) > 1:
+                continue  # the base again, under another table's name
+            for seed, run in (seed_runs(records, spec).get("runs") or {}).items():
                 attention = run.get("attention") or {}
                 constant = attention.get("frames") and attention.get("degenerate") == attention["frames"]
                 note = attention.get("localisation") or ("every map constant (dissipated)" if constant else None)
-                for metric, key in (("energy ratio", "energy_ratio"), ("cIoU@0.5", "ciou_at_05")):
-                    if attention.get(key) is not None or note:
-                        rows.append({"variant": f"{axis}={value}", "table": table, "metric": metric, "value": attention.get(key),
-                                     "seed": seed, "note": note})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.42 * max(4, len({r["variant"] for r in rows}))), squeeze=False, sharey=True)
-    if not rows:
-        for ax in axes[0]:
-            ax.text(0.5, 0.5, "no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
-                    ha="center", va="center", transform=ax.transAxes, color="0.4", fontsize=9)
-            ax.set_axis_off()
+                rows.append({"spec": spec.label, "table": table, "seed": seed, "note": note, **attention})
+    panels = [p for p in LOCALISATION_PANELS if any(r.get(p[1]) is not None for r in rows)]
+    order = list(dict.fromkeys(r["spec"] for r in rows))
+    label = {s: " = ".join(names[s]) + (" (base)" if len(names[s]) > 1 else "") for s in order}
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(4.2 * max(1, len(panels)) + 2.5, 1.6 + 0.42 * max(4, len(order))),
+                             squeeze=False, sharey=True)
+    if not rows or not panels:
+        ax = axes[0][0]
+        ax.text(0.5, 0.5, "no trained checkpoint probed yet:\navskit report --train synthetic:s4 --train-tables 4,5,7 --seeds 0,1,2",
+                ha="center", va="center", transform=ax.transAxes, color="0.4", fontsize=9)
+        ax.set_axis_off()
     else:
-        frame = pd.DataFrame(rows)
-        order = list(dict.fromkeys(frame["variant"]))
-        state = np.random.get_state()
-        np.random.seed(0)  # the strip jitter: the same records give the same bytes
-        try:
-            for ax, metric in zip(axes[0], ("energy ratio", "cIoU@0.5"), strict=True):
-                part = frame[(frame["metric"] == metric)]
-                scored = part[part["value"].notna()]
-                sns.barplot(data=scored, x="value", y="variant", order=order, hue="table", dodge=False, errorbar=("ci", 95),
-                            seed=0, ax=ax, alpha=0.6, capsize=0.2, err_kws={"linewidth": 1})
-                sns.stripplot(data=scored, x="value", y="variant", order=order, color="black", size=3.5, jitter=0.15, ax=ax)
-                for variant in part[part["value"].isna()]["variant"].unique():  # CHA, a dissipated fusion: nothing to score, said so
-                    ax.text(0.02, order.index(variant), str(part[part["variant"] == variant]["note"].iloc[0]), va="center",
-                            transform=ax.get_yaxis_transform(), fontsize=8, color="0.35")
-                if metric == "energy ratio":
-                    ax.axvline(1.0, color="tab:red", linestyle="--", linewidth=1, label="chance (1)")
-                ax.set_xlabel(f"{metric} (measured)", fontsize=9)
-                ax.set_ylabel("")
-                ax.grid(axis="x", alpha=0.3)
-                ax.legend(fontsize=7, loc="lower right")
-        finally:
-            np.random.set_state(state)
+        colours = {"Table 4": "tab:blue", "Table 5": "tab:orange", "Table 7": "tab:green"}
+        for ax, (metric, key, chance) in zip(axes[0], panels, strict=True):
+            for y, spec in enumerate(order):
+                mine = [r for r in rows if r["spec"] == spec]
+                values = [r[key] for r in mine if r.get(key) is not None]
+                if not values:
+                    note = next((r["note"] for r in mine if r["note"]), "not scored")
+                    ax.text(0.02, y, note, va="center", transform=ax.get_yaxis_transform(), fontsize=8, color="0.35")
+                    continue
+                stat = mean_ci(values)
+                colour = colours[mine[0]["table"]]
+                ax.scatter(values, [y] * len(values), color="black", s=12, zorder=3)
+                low, high = stat["ci95"]
+                if low is not None:
+                    ax.errorbar(stat["mean"], y, xerr=[[stat["mean"] - low], [high - stat["mean"]]], fmt="none", ecolor=colour, capsize=4)
+                ax.scatter([stat["mean"]], [y], marker="D", color=colour, s=36, zorder=4)
+            if chance is not None:
+                ax.axvline(chance, color="tab:red", linestyle="--", linewidth=1)
+            ax.set_xlabel(f"{metric} (measured)" + (f"; chance {chance:g} (red)" if chance is not None else ""), fontsize=9)
+            ax.set_yticks(range(len(order)), [label[s] for s in order])
+            ax.set_ylim(len(order) - 0.5, -0.5)
+            ax.grid(axis="x", alpha=0.3)
+        handles = [plt.Line2D([], [], marker="D", color=c, linestyle="", label=t) for t, c in colours.items()] + [
+            plt.Line2D([], [], marker="o", color="black", linestyle="", markersize=4, label="one seed's checkpoint"),
+            plt.Line2D([], [], color="0.3", label="95% CI over seeds (t)")]
+        axes[0][-1].legend(handles=handles, loc="upper left", fontsize=7, frameon=False, bbox_to_anchor=(1.02, 1.0))  # outside the data
     fig.suptitle(f"Localisation by variant: {TRAINED_BASE}'s variants trained on synthetic S4; each checkpoint's last audio-to-visual "
-                 "map scored against the sounding object\n(points: seeds; bars: the mean and its 95% CI over the seeds)", fontsize=10)
+                 "map scored against the sounding object\n(diamond: the mean over seeds with its 95% CI, Student's t; dashed: chance)",
+                 fontsize=10)
     return fig
 
 

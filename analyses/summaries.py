@@ -11,8 +11,9 @@ def trained_attention(record: dict) -> dict[str, Any]:
     """One probed checkpoint in a few numbers: over the model's audio-to-visual sites, the share of
     (site, frame) pairs flagged dissipated; over all its attention sites, how many are flagged on at
     least half the frames (a dissipation the training made or kept: QG's queries that come to attend
-    alike); of the last audio-to-visual site (the finest decoder map, Figure 8's), the energy ratio and
-    cIoU@0.5 of its maps' per-frame mean, or that it has no spatial map."""
+    alike); of the last audio-to-visual site (the finest decoder map, Figure 8's), the energy ratio,
+    ROC-AUC, cIoU@0.5 and area-matched cIoU of its maps' per-frame mean and, where a query was chosen
+    on val frames, that query's test scores; or that it has no spatial map."""
     declared = [s for s in record["sites"] if s.get("localisation") is not None]
     scored = [s for s in declared if isinstance(s["localisation"], dict)]
     out: dict[str, Any] = {"dissipated_share": statistics.fmean([s["dissipated_share"] for s in declared]) if declared else None,
@@ -22,6 +23,12 @@ def trained_attention(record: dict) -> dict[str, Any]:
         last = scored[-1]["localisation"]["mean"]
         out.update(site=scored[-1]["site"], energy_ratio=last["energy_ratio"]["mean"], ciou_at_05=last["ciou@0.5"], auc=last["auc"],
                    roc_auc=(last.get("roc_auc") or {}).get("mean"), area=last.get("area"), degenerate=last["degenerate"], frames=last["n"])
+        if "ciou_area" in last:  # probes since issue #28: the area-matched cIoU, and a query chosen on val frames
+            out["ciou_area"] = last["ciou_area"]["mean"]
+        chosen = scored[-1]["localisation"].get("selected")
+        if chosen:
+            out.update(selected_query=chosen["query"], selected_roc_auc=chosen["roc_auc"]["mean"],
+                       selected_energy_ratio=chosen["energy_ratio"]["mean"], selected_ciou_area=(chosen.get("ciou_area") or {}).get("mean"))
     elif declared:
         out.update(site=declared[-1]["site"], localisation=declared[-1]["localisation"])
     return out

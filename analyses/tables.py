@@ -146,7 +146,8 @@ def trained_cells(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DA
                              f"synthetic {name} F (measured)": f and 100 * f, f"seeds{tag} (measured)": len(found["runs"])}
     attention = [r["attention"] for r in runs if "attention" in r]
     if attention:
-        for key, column in (("energy_ratio", "energy ratio"), ("ciou_at_05", "cIoU@0.5"), ("dissipated_share", "dissipated share")):
+        for key, column in (("energy_ratio", "energy ratio"), ("ciou_at_05", "cIoU@0.5"), ("ciou_area", "cIoU area-matched"),
+                            ("selected_roc_auc", "ROC-AUC of the query chosen on val"), ("dissipated_share", "dissipated share")):
             cells[f"{column}, trained{tag} (measured)"] = _mean_sd([a[key] for a in attention if a.get(key) is not None])[0]
         counted = [a for a in attention if a.get("sites")]
         if counted:  # beside the untrained 'dissipated sites' column: what training made of them
@@ -262,9 +263,12 @@ def _reported_cells(acc: dict, subsets=("s4", "ms3")) -> dict[str, Any]:
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Rows to a frame; a column no row has a value in is dropped (e.g. synthetic J before any training)."""
+    """Rows to a frame; a column no row has a value in is dropped (e.g. synthetic J before any training),
+    and so is a measured cIoU@0.5 that is 0 on every row: 0 by construction where the sounding objects
+    cover a few percent of the frame (the median threshold keeps half of it)."""
     frame = pd.DataFrame(rows)
-    keep = [c for c in frame.columns if frame[c].notna().any() or "(reported)" in c]
+    keep = [c for c in frame.columns if (frame[c].notna().any() or "(reported)" in c)
+            and not ("cIoU@0.5" in c and "(measured)" in c and (frame[c].dropna() == 0).all())]
     return frame[keep]
 
 

@@ -471,7 +471,8 @@ def test_ablation_tables_show_trained_columns_over_seeds():
 
     fig = localisation_by_variant(records)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels == ["qg=pqg", "fusion=tpavi", "fusion=cross_attention", "stages=CTT"]  # the base is in all three tables
+    assert labels == ["qg=pqg = fusion=cross_attention = stages=CTT (base)", "fusion=tpavi"]  # the base's checkpoints drawn once
+    assert [line.get_xdata()[0] for line in fig.axes[0].lines if line.get_linestyle() == "--"] == [1.0]  # chance, from which points read
     assert fig.axes[0].get_xlabel().startswith("energy ratio")
     from avskit.analyses.report_readme import trained_findings
 

@@ -93,7 +93,7 @@ def _short(tmp_path):
     return path
 
 
-SUMMARY_KEYS = {"n", "degenerate", "area", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "ciou@0.5", "auc"}
+SUMMARY_KEYS = {"n", "degenerate", "area", "energy_ratio", "ciou", "ciou_area", "pointing_hit", "roc_auc", "ciou@0.5", "ciou_area@0.5", "auc"}
 
 
 def _frames_report(capsys, tmp_path, *args):
@@ -113,8 +113,10 @@ def test_many_frames_give_dissipation_shares_and_localisation_per_site(capsys, t
     assert fusion and all(isinstance(s["localisation"], dict) for s in fusion)
     for site in fusion:
         loc = site["localisation"]
-        assert loc["maps"] == 16 and 0 <= loc["best"]["query"] < 16  # one map per PQG query
-        assert set(loc["mean"]) == SUMMARY_KEYS and set(loc["best"]) == SUMMARY_KEYS | {"query"}
+        assert loc["maps"] == 16 and len(loc["query_roc_auc"]) == 16  # one map per PQG query
+        chosen = loc["selected"]  # chosen on the val split's frames, scored on the test frames
+        assert 0 <= chosen["query"] < 16 and chosen["chosen_on"] == "val" and chosen["val_frames"] == 16
+        assert set(loc["mean"]) == SUMMARY_KEYS and set(chosen) == SUMMARY_KEYS | {"query", "chosen_on", "val_frames", "val_roc_auc"}
         assert loc["mean"]["n"] == 16 and loc["mean"]["degenerate"] == 0
         assert loc["mean"]["energy_ratio"]["mean"] > 0 and set(loc["mean"]["energy_ratio"]) == {"mean", "ci95", "n"}
         assert 0 <= site["dissipated_share"] <= 1 and site["row_diversity"]["n"] == 16
@@ -140,3 +142,27 @@ def test_many_frames_refuse_single_frame_options(capsys, tmp_path):
     assert code == 2 and out == "" and "--image, --audio and --out are for one frame" in err
     code, out, err = run(capsys, "dissipation", "avesformer-r18", "--data", str(tmp_path / "nope"), "--subset", "s4")
     assert code == 2 and out == ""
+
+
+def test_the_selected_query_is_chosen_on_val_frames_not_on_the_test_frames():
+    """Query 0 points best on the test frames, queries 1 and 2 tie on the val frames: query 1 (the
+    lower index of the tie) is reported, with its test scores; the test frames never choose."""
+    import torch
+
+    from avsbench_kit.probes.localisation import score_map
+    from avskit.analyses.attention_frames import _summary, select_queries
+
+    mask = torch.zeros(8, 8)
+    mask[2:5, 2:5] = 1
+    good, bad = mask.clone() + 0.01 * torch.arange(64).view(8, 8), 1 - mask + 0.01 * torch.arange(64).view(8, 8)
+    val_sites = [{"site": "fusion", "call": 0, "localisation": {"maps": 3, "query_roc_auc": [0.6, 0.9, 0.9]}},
+                 {"site": "single", "call": 0, "localisation": {"maps": 1, "query_roc_auc": [0.7]}}]
+    picks = select_queries(val_sites, 16)
+    assert picks == {("fusion", 0): {"query": 1, "chosen_on": "val", "val_frames": 16, "val_roc_auc": 0.9}}  # one map: nothing to choose
+    entry = {"site": "fusion", "call": 0, "kind": "softmax", "n_queries": 64, "n_keys": 3, "orientation": "keys", "why": None,
+             "dissipated": [False] * 2, "entropy": [0.5] * 2, "diversity": [0.1] * 2,
+             "maps": [[score_map(good, mask)] * 2, [score_map(bad, mask)] * 2, [score_map(bad, mask)] * 2]}
+    loc = _summary(entry, picks[("fusion", 0)])["localisation"]
+    assert loc["query_roc_auc"][0] > loc["query_roc_auc"][1]  # on the test frames query 0 is the best ...
+    assert loc["selected"]["query"] == 1 and loc["selected"]["roc_auc"]["mean"] == loc["query_roc_auc"][1]  # ... yet query 1 is reported
+    assert "best" not in loc  # no in-sample best

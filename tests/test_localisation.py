@@ -46,14 +46,14 @@ def test_a_map_equal_to_the_mask_scores_perfectly():
     mask = torch.tensor(object_mask())
     scores = score_map(mask.clone(), mask)
     assert set(scores) == set(KEYS) and scores["degenerate"] is False
-    assert scores["ciou"] == 1.0 and scores["pointing_hit"] == 1.0 and scores["roc_auc"] == 1.0
+    assert scores["ciou"] == 1.0 and scores["pointing_hit"] == 1.0 and scores["roc_auc"] == 1.0 and scores["ciou_area"] == 1.0
     assert scores["energy"] == pytest.approx(1.0) and scores["energy_ratio"] == pytest.approx(1 / mask.mean().item())
 
 
 def test_a_constant_map_is_degenerate():
     scores = score_map(torch.full((7, 7), 0.25), torch.tensor(object_mask()))
     assert scores["degenerate"] is True and scores["area"] == pytest.approx(object_mask().mean())
-    assert all(math.isnan(scores[k]) for k in ("energy", "energy_ratio", "ciou", "pointing_hit", "roc_auc"))
+    assert all(math.isnan(scores[k]) for k in ("energy", "energy_ratio", "ciou", "ciou_area", "pointing_hit", "roc_auc"))
     assert score_map(torch.full((7, 7), 3.0) + 1e-9 * torch.rand(7, 7), torch.tensor(object_mask()))["degenerate"] is True
 
 
@@ -68,6 +68,31 @@ def test_a_coarse_map_is_resized_and_scored_as_specified(offset):
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
     assert 0.5 < got["roc_auc"] <= 1 and got["energy_ratio"] > 1  # it does point at the object
+
+
+def ciou_area_by_hand(m: np.ndarray, g: np.ndarray) -> float:
+    """The k = round(sum(g)) largest pixels, ties to the first in raster order (a stable sort of -m)."""
+    k = int(round(g.sum()))
+    chosen = np.zeros(m.size, dtype=bool)
+    chosen[np.argsort(-m.ravel(), kind="stable")[:k]] = True
+    truth = g.ravel() > 0
+    return (chosen & truth).sum() / (chosen | truth).sum()
+
+
+def test_the_area_matched_ciou_takes_the_masks_area_and_breaks_ties_in_raster_order():
+    mask = np.zeros((8, 8))
+    mask[2:4, 2:5] = 1  # 6 pixels
+    grid = np.zeros((8, 8))
+    grid[2, 2:5] = 1.0  # 3 of the object's pixels at the top ...
+    grid[6, 0:6] = 0.5  # ... then 6 tied background pixels: the first three in raster order are taken
+    scores = score_map(torch.tensor(grid), torch.tensor(mask))
+    assert scores["ciou_area"] == pytest.approx(ciou_area_by_hand(grid, mask)) == pytest.approx(3 / 9)
+    rng = np.random.default_rng(3)
+    coarse, big = rng.random((7, 7)), object_mask()
+    assert score_map(torch.tensor(coarse), torch.tensor(big))["ciou_area"] == pytest.approx(
+        ciou_area_by_hand((lambda m: (m - m.min()) / (m.max() - m.min()))(resize_by_hand(coarse, 56, 56)), big))
+    assert math.isnan(score_map(torch.tensor(grid), torch.zeros(8, 8))["ciou_area"])  # an empty mask
+    assert math.isnan(score_map(torch.tensor(grid), torch.ones(8, 8))["ciou_area"])  # a full one
 
 
 def test_plateaus_are_not_selected_by_the_median():

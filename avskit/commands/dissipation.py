@@ -118,7 +118,7 @@ def _dissipation_frames(spec, data: str, subset: str | None, frames: int, size: 
         return
     table = Table(title=f"attention of {escape(spec.label)} over {report['frames']} test frames of {escape(data)} ({name})")
     table.add_column("site (call)", overflow="fold", min_width=24)
-    for col in ("kind", "dissipated", "diversity", "energy ratio", "best map", "cIoU@0.5", "AUC", "degenerate"):
+    for col in ("kind", "dissipated", "diversity", "energy ratio", "ROC-AUC", "cIoU (area)", "selected query", "degenerate"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     fmt = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
     for row in report["sites"]:
@@ -126,14 +126,17 @@ def _dissipation_frames(spec, data: str, subset: str | None, frames: int, size: 
         if isinstance(loc, dict):
             mean, er = loc["mean"], loc["mean"]["energy_ratio"]
             half = None if er["ci95"][1] is None else er["ci95"][1] - er["mean"]
-            best = f"#{loc['best']['query']}: {fmt(loc['best']['energy_ratio']['mean'])}" if loc["maps"] > 1 else ""
-            cells = (fmt(er["mean"]) + (f" ±{half:.3f}" if half is not None else ""), best, fmt(mean["ciou@0.5"]), fmt(mean["auc"]),
-                     f"{mean['degenerate']}/{mean['n']}")
+            chosen = loc.get("selected")
+            selected = f"#{chosen['query']}: AUC {fmt(chosen['roc_auc']['mean'])}" if chosen else ""
+            cells = (fmt(er["mean"]) + (f" ±{half:.3f}" if half is not None else ""), fmt(mean["roc_auc"]["mean"]),
+                     fmt((mean.get("ciou_area") or {}).get("mean")), selected, f"{mean['degenerate']}/{mean['n']}")
         else:
             cells = (loc or "", "", "", "", "")
         table.add_row(escape(row["site"]) + (f" ({row['call']})" if row["call"] else ""), row["kind"], f"{row['dissipated_share']:.0%}",
                       fmt(row["row_diversity"]["mean"]), *cells)
     out.print(table)
-    out.print("energy ratio: the map's mass on the sounding object over the object's share of the frame, mean ±95% CI half-width over the "
-              f"frames (chance = 1; the mean over a site's maps, 'best map' its best query); --json has every statistic; records in "
+    out.print("energy ratio (chance 1), ROC-AUC (chance 0.5) and area-matched cIoU of the mean over a site's maps, ± the 95% CI "
+              "half-width over the frames (Student's t); for maps normalised across queries that mean leans toward chance by "
+              "construction, so 'selected query' is the one query chosen on the val split's frames first (highest ROC-AUC there), "
+              "scored here on the test frames; --json has every statistic; records in "
               f"{escape(str(store))}", highlight=False, soft_wrap=True)
