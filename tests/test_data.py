@@ -54,6 +54,18 @@ def test_audio_blind_segment_everything_only_guesses():
     assert abs(np.mean(scores) - np.mean(chance)) < 0.1
 
 
+def test_ms3_keeps_a_silent_shape_so_the_blind_control_cannot_segment_everything():
+    """MS3: two or three of four or five shapes sound; segmenting every shape scores about the sounding
+    share of the shapes, never 1 (issue #33: with every shape sounding the audio was not needed)."""
+    scores = []
+    for video in range(60):
+        frame = synthetic_frame("ms3", 0, video, 0, size=64)
+        assert 4 <= len(frame.objects) <= 5 and 2 <= len(frame.sounding) <= 3
+        truth = torch.from_numpy(frame.mask[None].astype(np.float32))
+        scores.append(jaccard(torch.from_numpy(np.where(frame.everything, 10.0, -10.0)[None].astype(np.float32)), truth))
+    assert max(scores) < 1 and np.mean(scores) < 0.65
+
+
 @pytest.mark.parametrize("subset,split,frames", [("s4", "train", 1), ("s4", "test", 5), ("ms3", "train", 5), ("avss", "val", 5)])
 def test_readers_on_synth_output(datasets, subset, split, frames):
     ds = AVSBenchFrames(datasets[subset], subset, split, size=64)
