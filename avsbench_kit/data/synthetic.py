@@ -20,7 +20,7 @@ import numpy as np
 
 SUBSETS = ("s4", "ms3", "avss")
 # shapes per video: MS3 draws 4 or 5, so that at least one shape is silent. With 2 to 5 (its first
-# version, until 2026-12-05) 2 or 3 of them sounded and about half its videos had every shape sounding:
+# version, until 2026-12-05) 2 or 3 of them sounded and 3 videos in 8 had every shape sounding:
 # segmenting every shape, without the audio, scored test J 0.72 against 0.79 with it (docs/training.md)
 SHAPES = {"s4": (2, 5), "ms3": (4, 5), "avss": (2, 5)}
 CLASSES = (
