@@ -24,13 +24,9 @@ from avsbench_kit import UserError, build_from_spec
 from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord
 from avsbench_kit.probes.localisation import SUMMARISED, score_map, summarise
+from avsbench_kit.probes.maps import NO_SPATIAL_MAP, query_maps
 from avsbench_kit.spec import ModelSpec
 from avsbench_kit.stats import mean_ci
-
-NO_SPATIAL_MAP = "no spatial map"
-# orientation of a declared site's weights: "pixels-audio" (rows are the pixels, keys the audio tokens
-# or queries: one map per key) or "audio-pixels" (rows are audio queries, keys the pixels: one map per row)
-ORIENTATIONS = ("pixels-audio", "audio-pixels")
 
 
 def declared_sites(model) -> tuple[tuple[str, str], ...]:
@@ -38,40 +34,15 @@ def declared_sites(model) -> tuple[tuple[str, str], ...]:
     return tuple(getattr(model, "audio_visual_sites", ()))
 
 
-def _finest_side(n: int) -> int | None:
-    """The side of the finest square level in ``n`` pixel tokens: one level (n = a^2) or a pyramid of
-    three (a^2 + (a/2)^2 + (a/4)^2, the ELF decoder's multi-scale tokens, finest first)."""
-    side = math.isqrt(n)
-    if side * side == n:
-        return side
-    side = math.isqrt(n * 16 // 21)
-    for a in (side - 1, side, side + 1):
-        if a > 0 and a % 4 == 0 and a * a + (a // 2) ** 2 + (a // 4) ** 2 == n:
-            return a
-    return None
-
-
 def site_maps(record: AttentionRecord, orientation: str) -> list[torch.Tensor] | str:
     """The ``[h, w]`` maps of one recorded call (heads averaged after each head's map is normalised by
     its absolute sum over the pixels), or why there are none."""
     if record.kind == "cha":
         return NO_SPATIAL_MAP
-    weights = record.weights[0].float()  # [heads, rows, keys]
-    if orientation == "pixels-audio":
-        if record.query_stride != 1:
-            return "pixel rows subsampled in the capture"
-        side = _finest_side(record.n_queries)
-        if side is None:
-            return NO_SPATIAL_MAP
-        pixels = weights[:, : side * side, :]
-        columns = pixels / pixels.abs().sum(1, keepdim=True).clamp_min(1e-12)
-        return [columns[:, :, k].mean(0).view(side, side) for k in range(columns.shape[-1])]
-    side = _finest_side(record.n_keys)
-    if side is None:
-        return NO_SPATIAL_MAP
-    pixels = weights[:, :, : side * side]
-    rows = pixels / pixels.abs().sum(-1, keepdim=True).clamp_min(1e-12)
-    return [rows[:, q, :].mean(0).view(side, side) for q in range(rows.shape[1])]
+    if orientation == "pixels-audio" and record.query_stride != 1:
+        return "pixel rows subsampled in the capture"
+    maps = query_maps(record.weights[0].float(), orientation)  # [heads, rows, keys] -> [queries, side, side]
+    return maps if isinstance(maps, str) else list(maps)
 
 
 def ground_truth(mask: torch.Tensor, subset: str) -> torch.Tensor:

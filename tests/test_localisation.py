@@ -123,8 +123,9 @@ def test_pixel_grids_of_a_site_and_both_orientations():
     """Which rows or keys of a recorded call are pixels (one square level, or the ELF decoder's
     three-level pyramid, finest first), and one map per audio key or per audio query."""
     from avsbench_kit.probes.capture import AttentionRecord
+    from avsbench_kit.probes.maps import finest_side as _finest_side
     from avsbench_kit.probes.metrics import site_metrics
-    from avskit.analyses.attention_frames import _finest_side, site_maps
+    from avskit.analyses.attention_frames import site_maps
 
     assert (_finest_side(784), _finest_side(16 * 16 + 8 * 8 + 4 * 4), _finest_side(50)) == (28, 16, None)
     weights = torch.rand(1, 2, 336, 3)  # [B, heads, pixels of 16x16 + 8x8 + 4x4, 3 audio keys]
