@@ -75,7 +75,8 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
     (the latest recipe among equals), one per seed by :func:`kept_run`'s rule: per seed J, F and, when
     its checkpoint was probed, its attention (summaries.trained_attention); ``replaced`` lists the runs
     the rule set aside, with their J and why. Empty when never trained."""
-    found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}) if not r["provenance"].get("audio_blind")]
+    found = [r for r in matching(records, "train", spec.to_dict(), {"data": data})
+             if not r["provenance"].get("audio_blind") and not r["provenance"].get("supervise_attention")]  # the controls are shown apart
     groups: dict[tuple, dict[int, dict[Any, dict[str, Any]]]] = {}
     order: dict[tuple, int] = {}
     for i, r in enumerate(found):

@@ -88,7 +88,7 @@ def config_for(recipe: Recipe, seed: int = 0, audio_blind: bool = False, device:
     """The engine's configuration of one run of ``recipe``."""
     return TrainConfig(steps=recipe.steps, batch=recipe.batch, lr=recipe.lr, weight_decay=recipe.weight_decay, seed=seed,
                        audio_blind=audio_blind, checkpoint_every=recipe.checkpoint_every, device=device, warmup=recipe.warmup,
-                       val_every=recipe.val_every)
+                       val_every=recipe.val_every, supervise_attention=recipe.supervise_attention)
 
 
 def steps_for_epochs(epochs: int, data: str, recipe: Recipe, subset: str | None = None) -> int:

@@ -30,6 +30,7 @@ from avsbench_kit.data.frames import collate
 from avsbench_kit.errors import UserError
 from avsbench_kit.losses import segmentation_loss
 from avsbench_kit.metrics import BinaryMeter, SemanticMeter
+from avsbench_kit.probes.supervise import SupervisedSite, Supervision
 from avsbench_kit.recipe import DEFAULT
 
 
@@ -138,6 +139,7 @@ class TrainConfig:
     device: str = "cpu"
     warmup: int = DEFAULT.warmup  # linear learning-rate warmup over the first steps, then the polynomial decay
     val_every: int = DEFAULT.val_every  # validate every N steps (and at the end): the run's validation curve; 0 = never
+    supervise_attention: str | None = None  # SITE[:WEIGHT[:QUERY]]: that site's map trained toward the mask (avsbench_kit.probes.supervise)
 
 
 def distributed_rank_and_size() -> tuple[int, int]:
@@ -173,7 +175,7 @@ def run_identity(cfg: TrainConfig, world: int, **described: Any) -> dict[str, An
     """A checkpoint's identity: the run's (``described``: ``avsbench_kit.recipe.run_identity``, the spec,
     where the frozen weights come from) and what only the engine knows. A checkpoint resumes only a run
     with the same identity (``checkpoints.run_differences``)."""
-    keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm", "warmup")
+    keys = ("subset", "steps", "batch", "lr", "weight_decay", "seed", "audio_blind", "freeze_batchnorm", "warmup", "supervise_attention")
     return {**described, **{k: getattr(cfg, k) for k in keys}, "world_size": world}
 
 
@@ -256,6 +258,7 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
     generator = torch.Generator().manual_seed(cfg.seed)
     order = torch.randperm(len(dataset), generator=generator)
     store, unhook = capture_mask_feature(model)
+    supervised = SupervisedSite(model, Supervision.parse(cfg.supervise_attention)) if cfg.supervise_attention else None
     features = FrozenAudioFeatures.of(model, dataset, cfg.audio_blind, progress=on_features) if step < cfg.steps else None
     loss_value = float("nan")
     try:
@@ -274,8 +277,11 @@ def train(model: nn.Module, dataset, cfg: TrainConfig, checkpoint: Path | None =
                     audios = torch.zeros_like(audios)
                 if features:
                     features.keys = idx
-                logits = net(images, audios)
+                with supervised if supervised else contextlib.nullcontext():
+                    logits = net(images, audios)
                 loss = segmentation_loss(logits, masks, cfg.subset, store.get("mask_feature"))
+                if supervised:
+                    loss = loss + supervised.loss(masks)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()  # DDP averages the gradients of equal shares: the global batch's mean
                 optimizer.step()

@@ -34,14 +34,16 @@ class Recipe:
     val_every: int = 100  # the validation curve: J every N steps and at the end (0: none); not part of the identity
     checkpoint_every: int = 50  # not part of the identity
     test_videos: int | None = None  # synthetic only: test on the test split's first N videos (None: all)
+    supervise_attention: str | None = None  # SITE[:WEIGHT[:QUERY]]: the localisation's positive control (probes/supervise.py)
 
 
 DEFAULT = Recipe()
 # quick: sized for `avskit train --quick` (data, training and test) to take about 5 minutes on 2 cores
 PRESETS = {"default": DEFAULT, "quick": Recipe(steps=400, warmup=0, val_every=0, checkpoint_every=200, test_videos=150)}
 
-RUN_KEYS = ("data", "size", "videos", "test_videos", "steps", "batch", "lr", "warmup", "weight_decay", "seed", "audio_blind")
-ABSENT = {"test_videos": None, "warmup": 0, "weight_decay": 0.01}  # how a record or checkpoint without the key reads
+RUN_KEYS = ("data", "size", "videos", "test_videos", "steps", "batch", "lr", "warmup", "weight_decay", "supervise_attention", "seed",
+            "audio_blind")
+ABSENT = {"test_videos": None, "warmup": 0, "weight_decay": 0.01, "supervise_attention": None}  # how a record or checkpoint without the key reads
 RECIPE_KEYS = tuple(k for k in RUN_KEYS if k not in ("seed", "audio_blind"))  # one recipe: its runs differ in seed only
 
 
@@ -57,6 +59,10 @@ def preset(name: str = "default", **given: Any) -> Recipe:
     if chosen.warmup < 0 or chosen.val_every < 0:
         raise UserError("--warmup and --val-every must be 0 or more")
     check_size(chosen.size)
+    if chosen.supervise_attention is not None:
+        from avsbench_kit.probes.supervise import Supervision
+
+        Supervision.parse(chosen.supervise_attention)  # malformed: one line now, not after the data is made
     return chosen
 
 
@@ -87,7 +93,8 @@ def run_identity(data: str, recipe: Recipe, seed: int, audio_blind: bool = False
     synthetic = data.startswith(SYNTHETIC_PREFIX)
     identity = {"data": data, "size": recipe.size, "videos": recipe.videos if synthetic else None,
                 "test_videos": recipe.test_videos if synthetic else None, "steps": recipe.steps, "batch": recipe.batch,
-                "lr": recipe.lr, "warmup": recipe.warmup, "weight_decay": recipe.weight_decay, "seed": seed, "audio_blind": audio_blind}
+                "lr": recipe.lr, "warmup": recipe.warmup, "weight_decay": recipe.weight_decay, "supervise_attention": recipe.supervise_attention,
+                "seed": seed, "audio_blind": audio_blind}
     return {k: v for k, v in identity.items() if not (k in ABSENT and v == ABSENT[k])}
 
 

@@ -126,6 +126,12 @@ def recipe_params(size_flag: str = "--size", warmup_flag: str = "--warmup") -> d
                                                               f"[default: {d.size}].", rich_help_panel=_RECIPE)], None),
         "recipe_videos": (Annotated[Optional[int], typer.Option("--videos", help=f"Synthetic videos to make (70/15/15 train/val/test) "
                                                                 f"[default: {d.videos}].", rich_help_panel=_RECIPE)], None),
+        "recipe_supervise_attention": (Annotated[Optional[str], typer.Option("--supervise-attention", metavar="SITE[:WEIGHT[:QUERY]]",
+                                                                             help="The localisation's positive control: train that site's "
+                                                                                  "map (query 0 unless named) toward the sounding object's "
+                                                                                  "mask, Dice loss times WEIGHT (1), e.g. "
+                                                                                  "'decoder.stages.2.layers.1.fusion*'.",
+                                                                             rich_help_panel=_RECIPE)], None),
     }
     return params
 
