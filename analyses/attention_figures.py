@@ -13,10 +13,13 @@ import torch.nn.functional as F
 
 from avskit.analyses.figure_io import save_figure
 
+CMAP = "viridis"  # perceptually uniform: equal steps look equal (jet made flat maps look sharp)
+KEY = "colour (viridis) within each panel: dark = its minimum, yellow = its maximum, range printed on it; dashed: the sounding object"
+
 MAP_FIGURES = {"fig4a": "fig4a_query_attention", "fig8": "fig8_fusion_maps", "fig9": "fig9_pqg_queries", "fig7": "fig7_decoder_layers"}
 
 
-def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any]) -> list[str]:
+def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: dict[str, Any], mask: np.ndarray | None = None) -> list[str]:
     """The four attention figures from ``collect_maps`` data: the same data, the same bytes. Maps from
     trained checkpoints name them (label, seed, steps, J, SHA-256) in the footer and the metadata;
     maps from random weights say "untrained" in their titles."""
@@ -33,7 +36,7 @@ def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: di
             used = data["checkpoints"].get(key, [])
             shown["checkpoints"] = used
             shown["weights"] = ("trained: " + "; ".join(_checkpoint_line(c) for c in used)) if used else "untrained (random weights): no checkpoint"
-        fig = draw(data[key], rgb) if key != "fig9" else draw(data[key], rgb, data.get("fig9_scores"))
+        fig = draw(data[key], rgb, mask) if key != "fig9" else draw(data[key], rgb, mask, data.get("fig9_scores"))
         _state(fig, trained, data.get("sources", {}).get(key))
         written += save_figure(fig, out / MAP_FIGURES[key], shown)
     return written
@@ -68,13 +71,28 @@ def _scores_text(scores: dict[str, Any] | None) -> str:
     return f"\nenergy x{scores['energy_ratio']:.2f}, cIoU {scores['ciou']:.2f}, ROC-AUC {auc}"
 
 
-def _overlay(ax, rgb: np.ndarray, heat, title: str) -> None:
-    heat = np.asarray(heat, dtype=np.float32)
-    up = F.interpolate(torch.from_numpy(heat)[None, None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
-    span = up.max() - up.min()
-    norm = (up - up.min()) / span if span > 1e-6 * max(abs(up.max()), 1e-12) else np.zeros_like(up)
+def _overlay(ax, rgb: np.ndarray, heat, title: str, mask: np.ndarray | None = None) -> None:
+    """The map over the frame in a perceptually uniform colour map (viridis), scaled within the panel
+    (its range printed on it), the sounding object outlined; a constant map is a flat mid-tone said to
+    be uniform, and a site without a spatial map shows the frame alone."""
     ax.imshow(rgb)
-    ax.imshow(norm, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    if heat is None:
+        ax.text(0.5, 0.5, "no spatial map", ha="center", va="center", transform=ax.transAxes, color="white", fontsize=9,
+                bbox={"facecolor": "0.2", "alpha": 0.7, "edgecolor": "none"})
+    else:
+        heat = np.asarray(heat, dtype=np.float32)
+        up = F.interpolate(torch.from_numpy(heat)[None, None], size=rgb.shape[:2], mode="bilinear", align_corners=False)[0, 0].numpy()
+        low, high = float(up.min()), float(up.max())
+        if high - low > 1e-6 * max(abs(high), 1e-12):
+            ax.imshow((up - low) / (high - low), cmap=CMAP, alpha=0.55, vmin=0, vmax=1)
+            ax.text(0.02, 0.02, f"range {low:.2g} to {high:.2g}", transform=ax.transAxes, fontsize=6.5, color="white",
+                    bbox={"facecolor": "0.1", "alpha": 0.6, "edgecolor": "none", "pad": 1.5})
+        else:
+            ax.imshow(np.full(up.shape, 0.5), cmap=CMAP, alpha=0.55, vmin=0, vmax=1)
+            ax.text(0.5, 0.5, "uniform (dissipated)", ha="center", va="center", transform=ax.transAxes, color="white", fontsize=9,
+                    bbox={"facecolor": "0.2", "alpha": 0.7, "edgecolor": "none"})
+    if mask is not None and np.asarray(mask).any():
+        ax.contour(np.asarray(mask, dtype=float), levels=[0.5], colors="white", linewidths=1.0, linestyles="--")
     ax.set_title(title, fontsize=9)
     ax.axis("off")
 
@@ -86,7 +104,7 @@ def _from(panel: dict | str | None) -> str:
     return {"weights": " [weights]", "trained": " [trained]", "untrained": " [untrained]"}.get(kind, "")
 
 
-def _fig4a(data: dict, rgb: np.ndarray):
+def _fig4a(data: dict, rgb: np.ndarray, mask: np.ndarray | None = None):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
@@ -100,22 +118,28 @@ def _fig4a(data: dict, rgb: np.ndarray):
     axes[1].set_xlabel("key (0 = audio prompt)")
     axes[1].set_ylabel("query")
     fig.colorbar(im, ax=axes[1], fraction=0.05)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[1].yaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle("Attention probabilities of each generated query (heads averaged)", fontsize=11)
     return fig
 
 
-def _fig8(data: list, rgb: np.ndarray):
+def _fig8(data: list, rgb: np.ndarray, mask: np.ndarray | None = None):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 4.0))
     for ax, entry in zip(axes, data, strict=True):
-        scores = "\nno spatial map (channel weights)" if entry["kind"] == "cha" and "scores" in entry else _scores_text(entry.get("scores"))
-        _overlay(ax, rgb, entry["map"], f"{entry['fusion']} ({entry['kind']}){_from(entry)}\n{entry['verdict']}{scores}")
-    fig.suptitle("Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)", fontsize=11)
+        cha = entry["kind"] == "cha"  # channel weights: nothing to draw over the pixels
+        scores = "\nchannel weights" if cha else _scores_text(entry.get("scores"))
+        _overlay(ax, rgb, None if cha else entry["map"], f"{entry['fusion']} ({entry['kind']}){_from(entry)}\n{entry['verdict']}{scores}", mask)
+    fig.suptitle(f"Audio-to-visual maps of each fusion strategy (last decoder layer, stride 8)\n{KEY}", fontsize=11)
     return fig
 
 
-def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
+def _fig9(data: list, rgb: np.ndarray, mask: np.ndarray | None = None, scores: list | None = None):
     import matplotlib.pyplot as plt
 
     cols = 4
@@ -123,20 +147,21 @@ def _fig9(data: list, rgb: np.ndarray, scores: list | None = None):
     fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, (3.3 if scores else 2.9) * rows + 0.8))
     for i, ax in enumerate(np.atleast_1d(axes).ravel()):
         if i < len(data):
-            _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""))
+            _overlay(ax, rgb, data[i], f"query {i}" + (_scores_text(scores[i]) if scores else ""), mask)
         else:
             ax.axis("off")
-    fig.suptitle("Attention of the pixels to each PQG query (last decoder layer)", fontsize=11)
+    fig.suptitle(f"Attention of the pixels to each PQG query (last decoder layer)\n{KEY}", fontsize=11)
     return fig
 
 
-def _fig7(data: list, rgb: np.ndarray):
+def _fig7(data: list, rgb: np.ndarray, mask: np.ndarray | None = None):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.8))
     for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):
-        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}{_scores_text(entry.get('scores'))}")
-    fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)", fontsize=11)
+        _overlay(ax, rgb, entry["map"], f"block {i + 1}\n{entry['verdict']}{_scores_text(entry.get('scores'))}", mask)
+    fig.suptitle("Attention of the pixels to the audio queries, per decoder block (TTT decoder; heads and queries averaged)"
+                 f"\n{KEY}", fontsize=11)
     return fig
 
 

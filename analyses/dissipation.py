@@ -334,7 +334,7 @@ def draw_figures(spec: ModelSpec, sample: Sample, out: Path, progress: Callable[
     ensure_writable_folder(out, "--out", "figures")
     data = collect_maps(spec, sample, progress)
     env = environment(torch.device("cpu"))
-    return render_maps(data, sample.rgb, out, {"commit": env["commit"], "torch": env["torch"], "time": env["time"]})
+    return render_maps(data, sample.rgb, out, {"commit": env["commit"], "torch": env["torch"], "time": env["time"]}, mask=sample.mask)
 
 
 def probe_dataset(spec: ModelSpec, data: str, subset: str | None, frames: int, size: int, videos: int, store: Path,

@@ -278,8 +278,9 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
     chosen = chosen_maps(used, maps)
     if chosen:
         p = chosen["provenance"]
-        rgb = synthetic_frame("s4", p["input_seed"], p.get("input_video", 0), 0, p["size"]).image
-        written += render_maps(chosen["data"], np.asarray(rgb), out / "figures", {**provenance([chosen]), "time": p.get("time")})
+        frame = synthetic_frame("s4", p["input_seed"], p.get("input_video", 0), 0, p["size"])
+        written += render_maps(chosen["data"], np.asarray(frame.image), out / "figures", {**provenance([chosen]), "time": p.get("time")},
+                               mask=frame.mask)
     written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
     from avskit.analyses.report_readme import readme
 

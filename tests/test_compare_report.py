@@ -387,7 +387,7 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     shas = {c["label"]: c["sha256"] for c in data["checkpoints"]["fig8"]}
     assert shas["avesformer-r18"] == found["avesformer-r18"]["sha256"]
     scores = data["fig8"][4]["scores"]
-    assert set(scores) == {"energy", "energy_ratio", "ciou", "pointing_hit", "roc_auc", "area", "degenerate"}
+    assert set(scores) == {"energy", "energy_ratio", "ciou", "ciou_area", "pointing_hit", "roc_auc", "area", "degenerate"}
     expected = score_map(torch.tensor(data["fig8"][4]["map"], dtype=torch.float64), torch.as_tensor(synthetic_sample(64, 0, 6, 0).mask))
     assert scores["ciou"] == pytest.approx(expected["ciou"], abs=1e-4) and len(data["fig9_scores"]) == 16  # the drawn map's own scores
     assert data["fig8"][2]["scores"] is None  # channel attention: no spatial map, not a zero
