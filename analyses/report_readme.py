@@ -179,6 +179,11 @@ def readme(records: list[dict], written: list[str], out: Path, maps_trained: boo
         "paper's numbers (RTX 3090, trained on AVSBench); columns marked *(measured)* were measured here, with the device named. "
         "The two are never mixed in one column.",
         "",
+        "Each table's latencies come from one interleaved run, named in its note (date, device, threads, rounds); a row that run "
+        "did not time shows its ratio to the anchor from its own run and no milliseconds. Runs made hours apart on a shared "
+        "machine differ in speed by up to 3x, so milliseconds are compared within a table, never across tables: the same model "
+        "reads different milliseconds in Tables 3 and 9 because they are different runs.",
+        "",
         "Every model here starts from **random weights** (no ImageNet or VGGish weights can be downloaded on the machine that made "
         "the records): parameters, FLOPs and latency do not depend on the weights; the dissipation counts of the tables' "
         "'dissipated sites' columns are those of untrained models; synthetic accuracy comes from training runs from random "

@@ -16,3 +16,29 @@ def test_fig3_shares_sum_to_at_most_one_with_the_rest_outside_the_parts():
     assert sum(shares) == pytest.approx(1.0) and outside == 0.0 and shares[1] == pytest.approx(0.5 / 1.011)
     shares, outside = _groups(_modules(visual_backbone=0.5, something_new=0.25))  # a part no group names is its own segment
     assert shares[[g for g, _ in PART_GROUPS].index("other parts")] == pytest.approx(0.25) and outside == pytest.approx(0.25)
+
+
+def _latency(spec, run, ms, ratio, order):
+    return {"kind": "latency", "model": spec.label, "spec": spec.to_dict(), "metric": "latency_ms", "value": ms, "unit": "ms",
+            "ratio_to_anchor": ratio, "stats": {"iqr": 1.0}, "modules": [],
+            "provenance": {"anchor": "avesformer-r50", "device": "cpu", "device_name": "AMD EPYC", "threads": 2, "size": 224,
+                           "batch": 1, "dtype": "fp32", "path": "eager", "iters": 20, "run": run, "time": f"2026-12-0{order}T00:00"}}
+
+
+def test_a_table_takes_its_milliseconds_from_one_run_and_keeps_the_others_ratio():
+    """Records from two runs (a sweep extended later): the run with the most rows gives every
+    millisecond; a row timed only in the other run shows its ratio (measured there) and no milliseconds."""
+    from avsbench_kit.spec import make_spec
+    from avskit.analyses.tables import table_latencies, timing_note
+
+    base, r18, pvt = (make_spec("avesformer-r50", {"backbone": b}) for b in ("resnet50", "resnet18", "pvt_v2_b5"))
+    records = [_latency(r18, "early", 252.1, 0.92, 1),  # its anchor row of that run was never kept
+               _latency(base, "late", 335.3, 1.0, 2), _latency(pvt, "late", 469.2, 1.40, 2)]
+    found = table_latencies(records, [base, r18, pvt], "avesformer-r50", "cpu")
+    assert found[r18]["value"] is None and found[r18]["ratio_to_anchor"] == 0.92 and found[r18]["other_run"]
+    shown = [r for r in found.values() if r["value"] is not None]
+    for a in shown:  # every pair of rows with milliseconds agrees with its ratios (the acceptance's 3%)
+        for b in shown:
+            assert a["value"] / b["value"] == pytest.approx(a["ratio_to_anchor"] / b["ratio_to_anchor"], rel=0.03)
+    note = timing_note({"cpu": found})
+    assert "one interleaved run, 2026-12-02, AMD EPYC, 2 threads, 20 timed rounds (run late)" in note and r18.label in note
