@@ -72,24 +72,55 @@ def _provenance(records: list[dict]) -> list[str]:
     for r in records:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
     lines.append("| records | " + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) + " |")
+    dirty: dict[str, list[str]] = {}
+    for r in records:
+        commit = str(r.get("provenance", {}).get("commit", ""))
+        if commit.endswith("+dirty"):
+            dirty.setdefault(r["kind"], []).append(commit[:7] + "+dirty")
+    if dirty:
+        lines += ["", "Records measured from a tree with uncommitted changes (the commit alone does not say what ran): "
+                  + "; ".join(f"{kind}: {len(found)} of {sum(r['kind'] == kind for r in records)} (commits "
+                              f"{', '.join(sorted(set(found)))}), shown in {SHOWN_IN.get(kind, 'the records only')}"
+                              for kind, found in sorted(dirty.items())) + "."]
     commands = _values(records, "command")
     lines += ["", "Commands that made these records:", ""] + [f"- `{c}`" for c in commands]
     return lines
 
 
+SHOWN_IN = {  # where a kind of record appears in the report (figures.FIGURE_KINDS says it per figure)
+    "latency": "Tables 3-9, Figures 1 and 3, the scaling and latency-distribution figures",
+    "params": "Tables 3-9 and Figure 1", "flops": "Tables 4-9", "dissipation": "Tables 4-9",
+    "train": "Tables 4, 5 and 7, Figure 1's third panel and the training figures", "attention_frames": "Tables 4, 5 and 7 and "
+    "localisation_by_variant", "attention_maps": "Figures 4a, 7, 8 and 9", "eval": "Table 3 and Figure 1"}
+
+
 def _ratio_line(records: list[dict]) -> str:
-    """One sentence on the biggest difference from the paper, from the measured Table 3 ratios."""
+    """The whole speed story of Table 3, from its one timing run per device: every model's measured
+    ratio to AVESFormer-R50 beside the paper's, and where the order flips."""
     from avsbench_kit.reported import reported_for
 
+    base = reported_for(make_spec(tables.BASE))
     rows = []
     for dev in tables.devices(records):
-        found = tables.latencies(records, [make_spec(n) for n in tables.ZOO_ORDER], tables.BASE, dev)
-        lat = {spec.name: r for spec, r in found.items()}
-        if lat["avesformer-r50"] and lat["avsegformer-r50"]:
-            measured = lat["avesformer-r50"]["value"] / lat["avsegformer-r50"]["value"]
-            reported = reported_for(make_spec("avesformer-r50")).latency_ms / reported_for(make_spec("avsegformer-r50")).latency_ms
-            rows.append(f"on {dev}, AVESFormer-R50 takes {measured:.2f} of AVSegFormer's time (reported on the RTX 3090: {reported:.2f})")
-    return "; ".join(rows) + "." if rows else "No latency records yet."
+        found = tables.table_latencies(records, [make_spec(n) for n in tables.TABLE3_ORDER], tables.BASE, dev)
+        parts, flips = [], []
+        for spec, r in found.items():
+            rep = reported_for(spec)
+            if not r or spec.name == tables.BASE:
+                continue
+            paper_ratio = rep.latency_ms / base.latency_ms if rep and rep.latency_ms else None
+            parts.append(f"{spec.name} {r['ratio_to_anchor']:.2f}" + (f" (paper {paper_ratio:.2f})" if paper_ratio else " (paper: none)"))
+            if paper_ratio and (r["ratio_to_anchor"] < 1) != (paper_ratio < 1):
+                flips.append(f"{spec.name} is {'faster' if r['ratio_to_anchor'] < 1 else 'slower'} than AVESFormer-R50 here, "
+                             f"{'slower' if paper_ratio > 1 else 'faster'} in the paper")
+        if parts:
+            rows.append(f"on {dev}, each model's time over AVESFormer-R50's: " + ", ".join(parts)
+                        + (". The order flips: " + "; ".join(flips) if flips else ". The order is the paper's"))
+    if not rows:
+        return "No latency records yet."
+    return ("; ".join(rows) + ". These ratios say how the models compare on this CPU at batch 1 (Figure 3 shows where each "
+            "one's time goes here), not how they compare on the paper's RTX 3090: a GPU runs the same operations at other "
+            "relative costs, so neither order predicts the other (`avskit gpu-bench` measures a GPU where one is lent).")
 
 
 # the ablation tables' trained rows: (table, axis, the trained base's value, the other values, the paper's J/F by value)
