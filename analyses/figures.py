@@ -60,24 +60,34 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
     return front
 
 
-def _accuracy_panel(ax, points: list[dict[str, Any]], ylabel: str, title: str) -> None:
+def _accuracy_panel(ax, points: list[dict[str, Any]], ylabel: str, title: str, legend_below: bool = True) -> None:
+    """Accuracy against latency, one colour per model (named in the legend, so no label can overlap
+    another); a point whose accuracy belongs to another configuration is hollow and says so; the
+    Pareto frontier over the points that pair one configuration's numbers."""
     if not points:
         ax.text(0.5, 0.5, "no records yet", ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_title(title, fontsize=10)
         return
     for p in points:
-        ax.scatter(p["x"], p["y"], s=p["size"], color=COLOURS.get(p["name"], "0.5"), alpha=0.75, edgecolor="black", linewidth=0.6, zorder=3)
-        ax.annotate(p["name"], (p["x"], p["y"]), textcoords="offset points", xytext=(6, 6), fontsize=8)
-    front = [points[i] for i in pareto([(p["x"], p["y"]) for p in points])]
-    xs = [p["x"] for p in front]
-    ys = [p["y"] for p in front]
-    ax.step(xs, ys, where="post", color="0.3", linestyle="--", linewidth=1, zorder=2, label="Pareto frontier")
+        other = p.get("other")
+        ax.scatter(p["x"], p["y"], s=p["size"], facecolor="none" if other else COLOURS.get(p["name"], "0.5"), alpha=0.75,
+                   edgecolor=COLOURS.get(p["name"], "0.5") if other else "black", linewidth=1.6 if other else 0.6, zorder=3,
+                   label=p["name"] + (f" (hollow: {other})" if other else ""))
+    fair = [p for p in points if not p.get("other")]
+    front = [fair[i] for i in pareto([(p["x"], p["y"]) for p in fair])]
+    ax.step([p["x"] for p in front], [p["y"] for p in front], where="post", color="0.3", linestyle="--", linewidth=1, zorder=2,
+            label="Pareto frontier (filled points)")
+    for params_m in (100, 150):  # the marker-area key
+        ax.scatter([], [], s=params_m * 1e6 / 4e5, facecolor="0.85", edgecolor="0.4", label=f"{params_m}M live parameters")
     ax.set_xlabel(f"latency ms, {points[0]['device']} (measured, 224x224, T=1)")
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.margins(x=0.25, y=0.2)
-    ax.legend(fontsize=7, loc="lower right")
+    if legend_below:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.16), ncol=2, frameon=False, labelspacing=1.1, borderpad=0.8)
+    else:  # the panel's own lines are below it: the key goes to its right, outside the data
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, labelspacing=1.1, borderpad=0.8)
 
 
 def fig1(records: list[dict]):
@@ -92,26 +102,27 @@ def fig1(records: list[dict]):
         lat, params = lats[spec], params_record(records, spec)
         if lat and params:
             base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 6.4), gridspec_kw={"width_ratios": [1, 1, 1.15]})
     for ax, subset in zip(axes[:2], ("s4", "ms3"), strict=True):
-        points = [{**p, "y": paper.ACCURACY[n][subset][0]} for n, p in base.items()
+        points = [{**p, "y": paper.ACCURACY[n][subset][0], "other": paper.ACCURACY_OF_ANOTHER.get(n)} for n, p in base.items()
                   if (paper.ACCURACY.get(n, {}).get(subset) or (None,))[0] is not None]
         measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
         title = f"{subset.upper()}: paper's J vs latency measured here"
         if measured:
-            title += "\n(hollow: J measured here with the released weights)"
+            title += "\n(squares: J measured here with the released weights)"
         _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported by the paper)" if measured else
                         f"{subset.upper()} J, % (reported by the paper)", title)
         for p in measured:
-            ax.scatter(p["x"], p["y"], s=p["size"], facecolor="none", edgecolor=COLOURS.get(p["name"], "0.5"), linewidth=1.6, zorder=4)
-            ax.annotate(f"{p['name']} (measured)", (p["x"], p["y"]), textcoords="offset points", xytext=(6, -12), fontsize=8)
+            ax.scatter(p["x"], p["y"], s=p["size"], marker="s", facecolor="none", edgecolor=COLOURS.get(p["name"], "0.5"), linewidth=1.6,
+                       zorder=4)
     synthetic = []
     for name, p in base.items():
         j = train_record(records, make_spec(name))
         if j:
             synthetic.append({**p, "y": 100 * j["value"], "record": j})
     _accuracy_panel(axes[2], synthetic, "synthetic S4 J, % (measured here)",
-                    "synthetic S4: J and latency both measured here\n(random init; each model's recipe and verdict below)")
+                    "synthetic S4: J (trained at 64x64, seed 0) and latency (224x224) measured here;\nrandom init; each model's "
+                    "budget and verdict in the figure's last lines", legend_below=False)
     for i, p in enumerate(sorted(synthetic, key=lambda p: p["x"])):
         verdict = tables.convergence(p["record"])
         if not verdict.startswith("learned"):  # a cross over the marker: this J is a training budget's, not the architecture's
