@@ -42,3 +42,26 @@ def test_a_table_takes_its_milliseconds_from_one_run_and_keeps_the_others_ratio(
             assert a["value"] / b["value"] == pytest.approx(a["ratio_to_anchor"] / b["ratio_to_anchor"], rel=0.03)
     note = timing_note({"cpu": found})
     assert "one interleaved run, 2026-12-02, AMD EPYC, 2 threads, 20 timed rounds (run late)" in note and r18.label in note
+
+
+def test_a_constant_map_is_drawn_as_a_uniform_mid_tone_and_no_map_as_none():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from avskit.analyses.attention_figures import _overlay
+
+    rgb, mask = np.zeros((32, 32, 3), dtype=np.uint8), np.zeros((32, 32))
+    mask[8:16, 8:16] = 1
+    fig, axes = plt.subplots(1, 3)
+    _overlay(axes[0], rgb, np.full((4, 4), 0.25), "constant", mask)
+    _overlay(axes[1], rgb, np.arange(16.0).reshape(4, 4), "varied", mask)
+    _overlay(axes[2], rgb, None, "channel weights", mask)
+    texts = [[t.get_text() for t in ax.texts] for ax in axes]
+    assert texts[0] == ["uniform (dissipated)"] and float(np.unique(axes[0].images[1].get_array())[0]) == 0.5  # flat, mid-scale
+    assert texts[1] == ["range 0 to 15"] and axes[1].images[1].get_cmap().name == "viridis"
+    assert texts[2] == ["no spatial map"] and len(axes[2].images) == 1  # the frame alone, no heat map
+    assert all(ax.collections for ax in axes)  # the sounding object's outline on every panel
+    plt.close(fig)
