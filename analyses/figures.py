@@ -406,12 +406,13 @@ def attention_over_training(records: list[dict]):
         ax.set_xlabel("training step")
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        else:
+        if not ax.get_legend_handles_labels()[0]:
             ax.text(0.5, 0.5, "no validation curve yet\n(train with --val-every)", ha="center", va="center", transform=ax.transAxes,
                     color="0.4", fontsize=8)
-    axes[1].axhline(1.0, color="tab:red", linestyle="--", linewidth=1)
+    axes[1].axhline(1.0, color="tab:red", linestyle="--", linewidth=1, label="chance (energy ratio 1)")
+    handles, labels = axes[1].get_legend_handles_labels()
+    if handles:  # one key for the four panels, to the right of the data
+        axes[-1].legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     axes[3].set_ylim(-0.05, 1.05)  # a share: its whole range, so a flat 0 reads as none
     fig.suptitle(f"Attention over training: {TRAINED_BASE} on synthetic S4, validation J and, on fixed validation frames, "
                  f"its last audio-to-visual site{' (' + site + ')' if site else ''} (measured)", fontsize=10)
