@@ -20,23 +20,12 @@ from avsbench_kit.recipe import RECIPE_KEYS, same_run
 from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
+from avskit.analyses.breakdown_groups import GROUP_COLOURS, OUTSIDE_COLOUR, PART_GROUPS, _groups
 from avskit.analyses.figure_io import save_figure
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
            "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown"}
-PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
-    ("audio backbone (VGGish)", ("audio_backbone", "audio_proj")),
-    ("visual backbone", ("visual_backbone",)),
-    ("projections / neck", ("input_proj", "stage_convs", "neck", "neck_post", "vid_embed_proj")),
-    ("query generator", ("query_generator",)),
-    ("decoder and fusion", ("decoder", "pixel_encoder", "query_decoder", "tpavi", "vae", "spatial_encoder", "temporal_encoder",
-                            "obj_queries")),
-    ("mask head", ("mask_head", "output_head", "mask_decoder", "kernel_head", "score_head")),
-    ("other parts", ()),  # a part the groups above do not name: its own segment, never lost
-)
-GROUP_COLOURS = ("#9e9e9e", "#4c72b0", "#c4ad66", "#dd8452", "#c44e52", "#55a868", "#8172b3")
-OUTSIDE_COLOUR = "#e5e5e5"
 SCALING_SIZES = (224, 288, 352, 416, 480, 512)
 
 
@@ -183,20 +172,6 @@ def fig1_training_curves(records: list[dict]):
     ax.set_title(f"Figure 1's synthetic panel: each model's validation J on synthetic S4 (seed 0); dashed: J {CONVERGED_J}, the bar "
                  "for having learned the task", fontsize=9)
     return fig
-
-
-def _groups(modules: list[dict]) -> tuple[list[float], float]:
-    """A forward's parts as the shares of PART_GROUPS (a part no group names counts as "other parts")
-    and the share outside every part. The per-part times come from the hooked forward; where their sum
-    passes that forward's time (timing noise), the shares are scaled to sum to 1 and nothing is outside."""
-    shares = {m["name"]: m["share"] for m in modules if m["depth"] == 1}
-    named = {part for _, parts in PART_GROUPS for part in parts}
-    grouped = [sum(shares.get(part, 0.0) for part in parts) for _, parts in PART_GROUPS[:-1]]
-    grouped.append(sum(v for k, v in shares.items() if k not in named))
-    total = sum(grouped)
-    if total > 1:
-        grouped = [g / total for g in grouped]
-    return grouped, max(0.0, 1 - sum(grouped))
 
 
 def fig3(records: list[dict]):

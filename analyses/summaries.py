@@ -57,3 +57,23 @@ def effect(variant: list[float], base: list[float]) -> dict[str, Any]:
         why = "inside the larger seed sd" if abs(found["diff"]) <= spread else "its CI crosses 0"
         words = f"no measurable effect ({why})"
     return {**found, "spread": spread, "measurable": measurable, "words": words}
+
+
+def interrupted(provenance: dict[str, Any]) -> str | None:
+    """Why a training run's result may not be that of one uninterrupted run, or None. A run resumed
+    at the thread count it started with is bit-exact; at another count floats are summed in another
+    order (records before 2026-12-05 do not say which)."""
+    if not provenance.get("resumed_from") or provenance.get("threads_changed") is False:
+        return None
+    if provenance.get("threads_changed"):
+        return f"resumed at step {provenance['resumed_from']} with another thread count"
+    return f"resumed at step {provenance['resumed_from']}, thread counts not recorded"
+
+
+def kept_run(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rule for runs that went wrong: of one (variant, seed)'s runs, oldest first, keep the last
+    uninterrupted one when there is one, else the last; the others are replaced, each with its why."""
+    clean = [c for c in candidates if not c["interrupted"]]
+    kept = (clean or candidates)[-1]
+    others = [{**c, "why": c["interrupted"] or "an earlier run of the same seed"} for c in candidates if c is not kept]
+    return kept, others

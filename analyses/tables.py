@@ -17,7 +17,7 @@ from avsbench_kit.recipe import RECIPE_KEYS, identity_of, same_run
 from avsbench_kit.results import best_timed, matching
 from avsbench_kit.spec import ModelSpec, make_spec
 from avsbench_kit.stats import mean_sd
-from avskit.analyses.summaries import trained_attention
+from avskit.analyses.summaries import interrupted, kept_run, trained_attention
 
 REPORT_SIZE = 224
 BASE = "avesformer-r50"
@@ -106,26 +106,6 @@ def seed_runs(records: list[dict], spec: ModelSpec, data: str = SYNTHETIC_DATA) 
             if prov.get("checkpoint"):
                 run["checkpoint"] = {"path": prov["checkpoint"], "sha256": prov.get("weights_sha256")}
     return {"recipe": recipe, "runs": runs, "replaced": replaced}
-
-
-def interrupted(provenance: dict[str, Any]) -> str | None:
-    """Why a training run's result may not be that of one uninterrupted run, or None. A run resumed
-    at the thread count it started with is bit-exact; at another count floats are summed in another
-    order (records before 2026-12-05 do not say which)."""
-    if not provenance.get("resumed_from") or provenance.get("threads_changed") is False:
-        return None
-    if provenance.get("threads_changed"):
-        return f"resumed at step {provenance['resumed_from']} with another thread count"
-    return f"resumed at step {provenance['resumed_from']}, thread counts not recorded"
-
-
-def kept_run(candidates: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The rule for runs that went wrong: of one (variant, seed)'s runs, oldest first, keep the last
-    uninterrupted one when there is one, else the last; the others are replaced, each with its why."""
-    clean = [c for c in candidates if not c["interrupted"]]
-    kept = (clean or candidates)[-1]
-    others = [{**c, "why": c["interrupted"] or "an earlier run of the same seed"} for c in candidates if c is not kept]
-    return kept, others
 
 
 def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from avskit.analyses.figures import PART_GROUPS, _groups
+from avskit.analyses.breakdown_groups import PART_GROUPS, _groups
 
 
 def _modules(**shares):
