@@ -41,7 +41,7 @@ from avsbench_kit.profiling.timing import interleaved_latency
 from avsbench_kit.recipe import DEFAULT, SYNTHETIC_PREFIX, Recipe, check_size, run_identity, runs_of, same_run
 from avsbench_kit.results import append_records, best_timed, default_store, ensure_writable_folder, load_records, make_record
 from avsbench_kit.results import matching as matching_records
-from avsbench_kit.spec import spec_from_dict
+from avsbench_kit.spec import front_end_of, spec_from_dict
 from avsbench_kit.stats import mean_sd
 from avskit.analyses.launch import LaunchOptions, MeasureJob, TrainTask, run_task, submit
 from avskit.analyses.summaries import trained_attention
@@ -206,8 +206,9 @@ def _probe_trained(specs: list[ModelSpec], opts: MeasureOptions, store: Path, re
             say(f"attention: {spec.label} seed {seed}, trained, over {opts.probe_frames} test frames")
             data = data_for(opts.train, opts.recipe, opts.subset)
             subset = data.resolve_subset()
-            report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test"), subset, opts.probe_frames,
-                                  select_on=data.dataset("val"))  # a site's query chosen on val frames, scored on test frames
+            front_end = front_end_of(spec)
+            report = probe_frames(dataclasses.replace(spec, weights=str(checkpoint)), data.dataset("test", front_end), subset, opts.probe_frames,
+                                  select_on=data.dataset("val", front_end))  # a site's query chosen on val frames, scored on test frames
             prov = {**env, **settings, "data": opts.train, "subset": subset, "size": opts.recipe.size, "checkpoint": str(checkpoint),
                     "weights_sha256": file_sha256(checkpoint)}
             new = make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,

@@ -20,13 +20,13 @@ import numpy as np
 import torch
 
 from avsbench_kit import UserError, build_from_spec
-from avsbench_kit.audio import SAMPLE_RATE, waveform_to_examples
+from avsbench_kit.audio import EXAMPLE_SAMPLES, SAMPLE_RATE, waveform_to_examples
 from avsbench_kit.data.avsbench import normalise_rgb
 from avsbench_kit.probes import capture_attention
 from avsbench_kit.probes.capture import AttentionRecord, AttentionRecorder
 from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import ensure_writable_folder
-from avsbench_kit.spec import ModelSpec, make_spec, weights_for
+from avsbench_kit.spec import ModelSpec, front_end_of, make_spec, weights_for
 from avskit.analyses.attention_figures import render_maps
 from avskit.analyses.figure_io import save_figure
 
@@ -37,9 +37,17 @@ FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
 class Sample:
     image: torch.Tensor  # [1, 3, H, W], ImageNet-normalised
     rgb: np.ndarray  # [H, W, 3] uint8, for overlays
-    audio: torch.Tensor  # [1, 1, 96, 64]
+    waveform: np.ndarray  # [samples] float32 at 16 kHz, mono: the frame's sound (a model's front end makes its input)
     description: str
     mask: np.ndarray | None = None  # [H, W] 0/1: the sounding object, when known (synthetic frames): maps are scored against it
+
+    def audio(self, front_end: str = "vggish") -> torch.Tensor:
+        """``[1, 1, 96, 64]``: the first 0.96 s as the model's release computes its input (spec.front_end_of)."""
+        if front_end == "cavp":
+            from avsbench_kit.audio_cavp import log_mel
+
+            return log_mel(torch.from_numpy(self.waveform))[None]
+        return waveform_to_examples(self.waveform, SAMPLE_RATE)[:1].unsqueeze(1)
 
 
 def synthetic_sample(size: int = 224, seed: int = 0, video: int = 0, frame: int = 0) -> Sample:
@@ -50,9 +58,8 @@ def synthetic_sample(size: int = 224, seed: int = 0, video: int = 0, frame: int 
     made = synthetic_frame("s4", seed, video, frame, size)
     names = ", ".join(CLASSES[c][0] for c in made.objects)
     sounding = CLASSES[made.objects[made.sounding[0]]]
-    audio = waveform_to_examples(made.waveform, SAMPLE_RATE)[:1].unsqueeze(1)
     where = f"seed {seed}" + (f", video {video}, frame {frame}" if video or frame else "")
-    return Sample(normalise_rgb(made.image)[None], made.image, audio,
+    return Sample(normalise_rgb(made.image)[None], made.image, made.waveform,
                   f"synthetic S4 frame ({where}): {names}; the {sounding[0]} ({sounding[1]}) sounds", (made.mask > 0).astype(np.uint8))
 
 
@@ -63,10 +70,10 @@ def load_sample(image_path: str | None, audio_path: str | None, size: int = 224)
     if image_path is None and audio_path is None:
         return default
     rgb8 = _read_frame(image_path, size) if image_path is not None else default.rgb
-    audio = _read_sound(audio_path) if audio_path is not None else default.audio
+    waveform = _read_sound(audio_path) if audio_path is not None else default.waveform
     parts = [f"frame {image_path}" if image_path is not None else "the default synthetic S4 frame (seed 0)",
              f"first 0.96 s of {audio_path}" if audio_path is not None else "the default synthetic sound (seed 0: the sounding shape's)"]
-    return Sample(normalise_rgb(rgb8)[None], rgb8, audio, " + ".join(parts))
+    return Sample(normalise_rgb(rgb8)[None], rgb8, waveform, " + ".join(parts))
 
 
 def _read_frame(image_path: str, size: int) -> np.ndarray:
@@ -81,7 +88,8 @@ def _read_frame(image_path: str, size: int) -> np.ndarray:
         raise UserError(f"--image: {image_path} is not a readable image ({type(exc).__name__})") from None
 
 
-def _read_sound(audio_path: str) -> torch.Tensor:
+def _read_sound(audio_path: str) -> np.ndarray:
+    """The file's first 0.96 s or more, mono at 16 kHz (UserError when shorter or unreadable)."""
     import soundfile
 
     if not Path(audio_path).is_file():
@@ -90,10 +98,14 @@ def _read_sound(audio_path: str) -> torch.Tensor:
         wave, rate = soundfile.read(audio_path, dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise UserError(f"--audio: {audio_path} is not a readable sound file ({exc})") from None
-    examples = waveform_to_examples(wave.mean(1), rate)
-    if examples.shape[0] == 0:
-        raise UserError(f"--audio: {audio_path} is shorter than one 0.96 s VGGish example")
-    return examples[:1].unsqueeze(1)
+    mono = torch.from_numpy(np.ascontiguousarray(wave.mean(1)))
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as AF
+
+        mono = AF.resample(mono, rate, SAMPLE_RATE)
+    if mono.numel() < EXAMPLE_SAMPLES:
+        raise UserError(f"--audio: {audio_path} is shorter than one 0.96 s VGGish example ({mono.numel()} of {EXAMPLE_SAMPLES} samples at 16 kHz)")
+    return mono[:SAMPLE_RATE].numpy()  # the first second holds what either front end reads
 
 
 def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
@@ -101,7 +113,7 @@ def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
     gave its own ``example_inputs`` runs on those, at the sample's size)."""
     model = build_from_spec(spec)
     own = getattr(model, "custom_inputs", False)
-    inputs = model.example_inputs(1, sample.image.shape[-1]) if own else (sample.image, sample.audio)
+    inputs = model.example_inputs(1, sample.image.shape[-1]) if own else (sample.image, sample.audio(front_end_of(spec)))
     with torch.inference_mode(), capture_attention(model) as recorder:
         model(*inputs)
     recorder.input_description = f"the factory's example_inputs(1, {sample.image.shape[-1]})" if own else sample.description
@@ -349,11 +361,12 @@ def probe_dataset(spec: ModelSpec, data: str, subset: str | None, frames: int, s
     zoo_only(spec)
     options = DataOptions(data, subset, size, videos)
     name = options.resolve_subset()
-    dataset = options.dataset("test")  # a bad root or size is an error before any model is built
+    front_end = front_end_of(spec)
+    dataset = options.dataset("test", front_end)  # a bad root or size is an error before any model is built
     ensure_writable_folder(store.parent, "--results", "records")
     if on_start:
         on_start(min(frames, len(dataset)))
-    report = probe_frames(spec, dataset, name, frames, on_frame=on_frame, select_on=options.dataset("val"))
+    report = probe_frames(spec, dataset, name, frames, on_frame=on_frame, select_on=options.dataset("val", front_end))
     report = {**report, "data": data, "subset": name, "size": size}
     prov = {**environment(torch.device("cpu")), "command": command_line(), "data": data, "subset": name, "split": "test", "size": size,
             "frames": report["frames"], "videos": videos if data.startswith("synthetic:") else None}

@@ -25,7 +25,7 @@ from avskit.analyses.figure_io import save_figure
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
-           "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown"}
+           "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown", "cavp-r50": "tab:olive"}
 SCALING_SIZES = (224, 288, 352, 416, 480, 512)
 
 
@@ -58,9 +58,9 @@ def _accuracy_panel(ax, points: list[dict[str, Any]], ylabel: str, title: str, l
         ax.set_title(title, fontsize=10)
         return
     for p in points:
-        other = p.get("other")
-        ax.scatter(p["x"], p["y"], s=p["size"], facecolor="none" if other else COLOURS.get(p["name"], "0.5"), alpha=0.75,
-                   edgecolor=COLOURS.get(p["name"], "0.5") if other else "black", linewidth=1.6 if other else 0.6, zorder=3,
+        other, colour = p.get("other"), COLOURS.get(p.get("colour", p["name"]), "0.5")
+        ax.scatter(p["x"], p["y"], s=p["size"], facecolor="none" if other else colour, alpha=0.75,
+                   edgecolor=colour if other else "black", linewidth=1.6 if other else 0.6, zorder=3,
                    label=p["name"] + (f" (hollow: {other})" if other else ""))
     fair = [p for p in points if not p.get("other")]
     front = [fair[i] for i in pareto([(p["x"], p["y"]) for p in fair])]
@@ -93,14 +93,15 @@ def fig1(records: list[dict]):
             base[name] = {"name": name, "x": lat["value"], "size": params["value"] / 4e5, "device": dev}
     fig, axes = plt.subplots(1, 3, figsize=(18, 6.4), gridspec_kw={"width_ratios": [1, 1, 1.15]})
     for ax, subset in zip(axes[:2], ("s4", "ms3"), strict=True):
-        points = [{**p, "y": paper.ACCURACY[n][subset][0], "other": paper.ACCURACY_OF_ANOTHER.get(n)} for n, p in base.items()
-                  if (paper.ACCURACY.get(n, {}).get(subset) or (None,))[0] is not None]
+        points = [{**p, "name": n if source == "AVESFormer paper" else f"{n} (J: its authors' paper)", "colour": n,
+                   "y": j, "other": paper.ACCURACY_OF_ANOTHER.get(n)}
+                  for n, p in base.items() if (j := (found := paper.published_accuracy(n, subset))[0]) is not None and (source := found[1])]
         measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
         title = f"{subset.upper()}: paper's J vs latency measured here"
         if measured:
             title += "\n(squares: J measured here with the released weights)"
-        _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported by the paper)" if measured else
-                        f"{subset.upper()} J, % (reported by the paper)", title)
+        _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported by the paper or, where named, its authors)" if measured else
+                        f"{subset.upper()} J, % (reported by the paper or, where named, its authors)", title)
         for p in measured:
             ax.scatter(p["x"], p["y"], s=p["size"], marker="s", facecolor="none", edgecolor=COLOURS.get(p["name"], "0.5"), linewidth=1.6,
                        zorder=4)

@@ -20,7 +20,7 @@ from avsbench_kit.engine import TrainConfig, distributed_rank_and_size, evaluate
 from avsbench_kit.profiling.env import command_line, environment, gemm_probe
 from avsbench_kit.recipe import DEFAULT, SYNTHETIC_PREFIX, Recipe, check_size, run_identity
 from avsbench_kit.results import append_records, ensure_writable_folder, make_record
-from avsbench_kit.spec import ModelSpec
+from avsbench_kit.spec import ModelSpec, front_end_of
 from avskit.analyses.attention_frames import compact, probe_model, spread_frames
 from avskit.analyses.launch import LaunchOptions, TrainTask
 
@@ -50,15 +50,16 @@ class DataOptions:
             raise UserError(f"--subset {self.subset!r} is not accepted; choose one of: {', '.join(SUBSETS)}")
         return self.subset
 
-    def dataset(self, split: str):
+    def dataset(self, split: str, front_end: str = "vggish"):
+        """One split as T=1 samples, the audio through ``front_end`` (spec.front_end_of: the model's release's)."""
         subset = self.resolve_subset()
         check_size(self.size)
         if self.data.startswith(SYNTHETIC_PREFIX):
             if self.videos < 7:
                 raise UserError(f"--videos must be at least 7 (so every split has a video), got {self.videos}")
             limit = {"test": self.test_videos, "val": self.val_videos}.get(split)
-            return SyntheticFrames(subset, split, self.videos, self.size, limit=limit)
-        return AVSBenchFrames(self.data, subset, split, self.size)
+            return SyntheticFrames(subset, split, self.videos, self.size, limit=limit, front_end=front_end)
+        return AVSBenchFrames(self.data, subset, split, self.size, front_end=front_end)
 
 
 def zoo_only(spec) -> None:
@@ -110,7 +111,8 @@ def run_training(spec: ModelSpec, data: str, recipe: Recipe, out_dir: Path, subs
     subset = data.resolve_subset()
     _classes_for(spec, subset)
     cfg.subset = subset
-    train_set, test_set = data.dataset("train"), data.dataset("test")
+    front_end = front_end_of(spec)
+    train_set, test_set = data.dataset("train", front_end), data.dataset("test", front_end)
     if len(train_set) == 0 or len(test_set) == 0:
         raise UserError(f"--data {data.data}: the train or test split is empty")
     ensure_writable_folder(out_dir, "--out", "checkpoints")  # before training, not after it
@@ -128,7 +130,7 @@ def run_training(spec: ModelSpec, data: str, recipe: Recipe, out_dir: Path, subs
                  "resuming": checkpoint.is_file()})
     validate = None
     if cfg.val_every:
-        val_set = data.dataset("val")
+        val_set = data.dataset("val", front_end)
         if len(val_set) == 0:
             raise UserError(f"--data {data.data}: the val split is empty; --val-every needs one")
 
@@ -220,7 +222,7 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
 
     subset = data.resolve_subset()
     _classes_for(spec, subset)
-    test_set = data.dataset("test")
+    test_set = data.dataset("test", front_end_of(spec))
     if checkpoint and spec.weights:
         raise UserError("give --checkpoint or --set weights=FILE, not both (weights= also reads avskit checkpoints)")
     state = read_checkpoint(Path(checkpoint)) if checkpoint else None

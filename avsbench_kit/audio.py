@@ -24,6 +24,7 @@ BANDS = 64
 FRAMES_PER_EXAMPLE = 96  # 0.96 s
 LOW_HZ, HIGH_HZ = 125.0, 7500.0
 LOG_OFFSET = 0.01
+EXAMPLE_SAMPLES = (FRAMES_PER_EXAMPLE - 1) * HOP + WINDOW  # 15,600: the samples one example reads
 
 
 def _hz_to_mel(hz: Tensor) -> Tensor:

@@ -24,7 +24,7 @@ DEFAULT_QUERIES = {"pqg": 16, "bqg": 16, "qg": 300, "none": 1}
 @dataclass(frozen=True)
 class ModelSpec:
     name: str  # the zoo entry this spec derives from
-    family: str  # avesformer | avsegformer | avsbench | ecmvae | catr
+    family: str  # avesformer | avsegformer | avsbench | ecmvae | catr | cavp
     backbone: str = "resnet50"
     qg: str | None = "pqg"
     fusion: str | None = "cross_attention"
@@ -70,6 +70,8 @@ ZOO: dict[str, ModelSpec] = {
     "ecmvae-r50": ModelSpec("ecmvae-r50", "ecmvae", backbone="resnet50", qg=None, fusion=None, stages=None, queries=None, latent="mean"),
     "catr-pvt": ModelSpec("catr-pvt", "catr", backbone="pvt_v2_b5", qg=None, fusion=None, stages=None, queries=None,
                           temporal_ffn=256, input_upsample=True),
+    # the 2024 releases (REFERENCE.md's facts, checked in each release's code); the backbone is CAVP's own deep-stem ResNet-50
+    "cavp-r50": ModelSpec("cavp-r50", "cavp", backbone="resnet50", qg=None, fusion=None, stages=None, queries=None),
 }
 FAMILY_ONLY_FIELDS = ("latent", "temporal_ffn", "input_upsample")
 LATENTS = ("mean", "sample")
@@ -82,8 +84,16 @@ FAMILY_FIELDS = {
     "avsbench": ("backbone", "classes") + WEIGHT_FIELDS,
     "ecmvae": ("backbone", "latent") + WEIGHT_FIELDS,
     "catr": ("temporal_ffn", "input_upsample") + WEIGHT_FIELDS,
+    "cavp": ("classes", "weights"),  # its backbone and audio network come with the release's one checkpoint
 }
 ALL_FIELDS = FAMILY_FIELDS["avesformer"] + FAMILY_ONLY_FIELDS
+# the audio each family's release feeds its model (the datasets compute it); every other family: AVSBench's VGGish log-mel
+FRONT_ENDS = {"cavp": "cavp"}
+
+
+def front_end_of(spec) -> str:
+    """"vggish" (AVSBench's log-mel, avsbench_kit.audio) or "cavp" (avsbench_kit.audio_cavp)."""
+    return FRONT_ENDS.get(getattr(spec, "family", ""), "vggish")
 
 
 def weights_for(variant: ModelSpec, base: ModelSpec) -> ModelSpec:

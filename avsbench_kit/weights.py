@@ -204,7 +204,7 @@ def released_format(path: str, keys: set[str], spec) -> tuple[str, tuple] | None
         if family != spec.family:
             examples = [n for n, s in ZOO.items() if s.family == family]
             raise UserError(f"weights {path}: is a checkpoint of the {description}; {_plain(spec)} belongs to the {spec.family} family "
-                            f"(its models: {', '.join(examples)})")
+                            f"(the file fits {', '.join(examples)})")
         _check_backbone(path, keys, spec)
         return name, entry
     return None

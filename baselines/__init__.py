@@ -7,6 +7,7 @@ from avskit.baselines import (  # noqa: F401
     avsbench,
     avsegformer,
     catr,
+    cavp,
     channel_attention,
     ecmvae,
     query_generators,

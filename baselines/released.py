@@ -1,4 +1,4 @@
-"""Key maps from the released AVSegFormer, AVSBench, ECMVAE and CATR state dicts to avskit's modules.
+"""Key maps from the released AVSegFormer, AVSBench, ECMVAE, CATR and CAVP state dicts to avskit's modules.
 
 The released code stores ``nn.MultiheadAttention`` projections packed (``in_proj_weight`` of
 ``[3C, C]``); avskit's attention keeps ``q_proj``, ``k_proj`` and ``v_proj`` apart. Each function
@@ -6,7 +6,7 @@ here takes a released state dict and returns the part of avskit's state dict it 
 so a mismatch surfaces as a missing or unexpected key, never as a silent reshuffle.
 
 The whole-model maps (:func:`avsegformer_release`, :func:`avsbench_release`, :func:`ecmvae_release`,
-:func:`catr_release`) are registered as
+:func:`catr_release`, :func:`cavp_release`) are registered as
 weight formats, so ``--set weights=FILE`` recognises a released checkpoint by its keys
 (avsbench_kit.weights) and loads it; each returns the mapped state, the source keys it dropped
 because the forward never uses them, and the target keys it filled (AVSS's bias-free TPAVI
@@ -309,3 +309,30 @@ WEIGHT_FORMATS.register("catr-release")((
     "CATR release (aspirinone/CATR.github.io Pred_endecoder)", "catr",
     lambda keys: any(k.startswith("transformer.temporal_encoder.") for k in keys) and "obj_queries.weight" in keys,
     catr_release))
+
+
+def cavp_release(state: dict[str, Tensor], spec) -> "Converted":
+    """The released ``CAVP`` checkpoint (``{'model': DDP state dict}``, unwrapped by the loader) ->
+    :class:`avskit.baselines.cavp.CAVP`. Every key is mapped: the declared-but-unused ``pos_embed_*`` and
+    ``cls_head`` too, so a file with a key short or over fails to load instead of passing as the
+    release's ``strict=False`` lets it."""
+    src = _Reads(state)
+    out = _moved(src, "backbone.backbone.", "visual_backbone.") | _moved(src, "segment.aspp.", "aspp.")
+    out |= _moved(src, "segment.reduce.", "reduce.") | _moved(src, "visual_projector.", "visual_projector.")
+    out |= _moved(src, "segment.upsample.last_conv.", "head.") | _moved(src, "segment.upsample.classifier.", "head.6.")
+    out |= _moved(src, "cross_att.patch_embed_v.proj.", "fusion.visual_embed.") | _moved(src, "cross_att.patch_embed_a.proj.", "fusion.audio_embed.")
+    out |= {f"fusion.{k}": src[f"cross_att.{k}"] for k in ("pos_embed_v", "pos_embed_a") if f"cross_att.{k}" in state}
+    out |= _moved(src, "cross_att.norm.", "fusion.norm.")
+    for n in _layer_numbers(state, "cross_att.blocks."):
+        s, d = f"cross_att.blocks.{n}", f"fusion.blocks.{n}"
+        out |= _moved(src, f"{s}.norm1.", f"{d}.norm1.") | _moved(src, f"{s}.norm2.", f"{d}.norm2.") | _moved(src, f"{s}.mlp.", f"{d}.mlp.")
+        for released, ours in (("q", "q_proj"), ("k", "k_proj"), ("v", "v_proj"), ("proj", "out_proj")):
+            out |= _moved(src, f"{s}.attn.{released}.", f"{d}.attn.{ours}.")
+    out |= _moved(src, "audio_backbone.backbone.", "audio_backbone.") | _moved(src, "audio_backbone.cls_head.", "audio_backbone.cls_head.")
+    return Converted.of(out, src, ())
+
+
+WEIGHT_FORMATS.register("cavp-release")((
+    "CAVP release (cyh-0/CAVP CAVP, DeepLabV3+)", "cavp",
+    lambda keys: "cross_att.patch_embed_v.proj.weight" in keys and any(k.startswith("segment.aspp.") for k in keys),
+    cavp_release))

@@ -134,6 +134,8 @@ WRONG = {
     "avss-for-s4": ("avsbench-r50", ["wrong shape output_head.4.weight", "--set classes=71"]),
     "ecmvae-for-catr": ("catr-pvt", ["checkpoint of the ECMVAE release", "belongs to the catr family", "ecmvae-pvt, ecmvae-r50"]),
     "r50-for-pvt": ("ecmvae-pvt", ["backbone is a ResNet", "uses pvt_v2_b5", "use ecmvae-r50"]),
+    "cavp-for-avesformer": ("avesformer-r18", ["checkpoint of the CAVP release", "belongs to the avesformer family", "cavp-r50"]),
+    "ecmvae-for-cavp": ("cavp-r50", ["checkpoint of the ECMVAE release", "belongs to the cavp family"]),
     "catr-2048-for-256": ("catr-pvt", ["wrong shape temporal_encoder.layers.0.encoder.ffn.net.0.weight: (2048, 256) in the file",
                                        "--set temporal_ffn=2048"]),
 }
@@ -162,6 +164,11 @@ def _wrong_file(kind: str, folder: Path) -> Path:
     elif kind == "r50-for-pvt":
         torch.save({"mm_vae_model.enc_vs.fc1.weight": torch.ones(1), "neck_prior.conv_list.0.reduce.0.conv.weight": torch.ones(1),
                     "encoder.layer4.0.conv1.weight": torch.ones(1)}, path)
+    elif kind == "cavp-for-avesformer":  # a release checkpoint: {'model': DDP state dict}
+        torch.save({"model": {"module.cross_att.patch_embed_v.proj.weight": torch.ones(1), "module.segment.aspp.red_bn.weight": torch.ones(1)},
+                    "epoch": 1}, path)
+    elif kind == "ecmvae-for-cavp":
+        torch.save({"mm_vae_model.enc_vs.fc1.weight": torch.ones(1), "neck_prior.conv_list.0.reduce.0.conv.weight": torch.ones(1)}, path)
     elif kind == "catr-2048-for-256":  # every key at its shape, each a broadcast zero (a few KB on disk)
         torch.save({k: torch.zeros(()).expand(shape) for k, shape in load("catr_pvt_ffn2048_96")["keys"].items()}, path)
     return path

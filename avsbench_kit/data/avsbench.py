@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from avsbench_kit.audio import FRAMES_PER_EXAMPLE, waveform_to_examples
+from avsbench_kit.audio import FRAMES_PER_EXAMPLE, SAMPLE_RATE, waveform_to_examples
 from avsbench_kit.errors import UserError
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
@@ -92,8 +92,9 @@ def _read_csv(path: Path, needed: tuple[str, ...]) -> list[dict[str, str]]:
 class AVSBenchFrames(torch.utils.data.Dataset):
     """One split of S4, MS3 or AVSS as T=1 samples."""
 
-    def __init__(self, root: str | Path, subset: str, split: str, size: int = 224):
+    def __init__(self, root: str | Path, subset: str, split: str, size: int = 224, front_end: str = "vggish"):
         self.root, self.subset, self.split, self.size = Path(root), subset, split, size
+        self.front_end = front_end  # "vggish": AVSBench's log-mel (.pkl, else from the wav); "cavp": CAVP's, from the wav
         if not self.root.is_dir():
             raise UserError(f"dataset root {root} is not a directory")
         if split not in SPLITS:
@@ -150,9 +151,12 @@ class AVSBenchFrames(torch.utils.data.Dataset):
         return self._audio(ref)[ref.audio_index].unsqueeze(0)
 
     def _audio(self, ref: FrameRef) -> Tensor:
-        key = ref.log_mel if ref.log_mel is not None and ref.log_mel.is_file() else ref.wav
+        key = ref.log_mel if ref.log_mel is not None and ref.log_mel.is_file() and self.front_end == "vggish" else ref.wav
         if key not in self._audio_cache:
-            examples = read_log_mel(key) if key.suffix == ".pkl" else read_wav_examples(key)
+            if self.front_end == "cavp":
+                examples = read_wav_cavp(key)
+            else:
+                examples = read_log_mel(key) if key.suffix == ".pkl" else read_wav_examples(key)
             if examples.shape[0] <= ref.audio_index:
                 raise UserError(f"{key}: has {examples.shape[0]} audio example(s), frame {ref.index} needs {ref.audio_index + 1}")
             self._audio_cache[key] = examples
@@ -242,15 +246,35 @@ def read_log_mel(path: Path) -> Tensor:
     return tensor[:, 0]
 
 
-def read_wav_examples(path: Path) -> Tensor:
+def read_wav(path: Path, what: str = "and no log-mel .pkl beside it") -> tuple[np.ndarray, int]:
+    """``[samples, channels]`` float32 and the sample rate; UserError when missing or unreadable."""
     import soundfile
 
     if not path.is_file():
-        raise UserError(f"{path}: missing (and no log-mel .pkl beside it)")
+        raise UserError(f"{path}: missing ({what})")
     try:
-        wave, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise UserError(f"{path}: not a readable wav ({exc})") from None
+
+
+def read_wav_cavp(path: Path) -> Tensor:
+    """CAVP's inputs ``[10, 96, 64]`` for the frames of one clip, as its release computes them from the wav."""
+    from avsbench_kit.audio_cavp import clip_inputs
+
+    wave, rate = read_wav(path, "CAVP reads the wav, never the log-mel .pkl")
+    clip = torch.from_numpy(np.ascontiguousarray(wave.T))
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as AF
+
+        clip = AF.resample(clip, rate, SAMPLE_RATE)
+    if clip.shape[1] < SAMPLE_RATE:
+        raise UserError(f"{path}: too short ({clip.shape[1]} samples at 16 kHz; CAVP's front end needs 1 s)")
+    return clip_inputs(clip)[:, 0]
+
+
+def read_wav_examples(path: Path) -> Tensor:
+    wave, rate = read_wav(path)
     examples = waveform_to_examples(wave.mean(1), rate)
     if examples.shape[0] == 0:
         raise UserError(f"{path}: too short or truncated ({wave.shape[0]} samples at {rate} Hz; one example needs 0.96 s)")

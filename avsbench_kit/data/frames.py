@@ -14,10 +14,11 @@ class SyntheticFrames(torch.utils.data.Dataset):
     """The synthetic benchmark in memory: every frame of ``videos`` videos of one split, made on the
     fly; ``limit`` keeps only the split's first ``limit`` videos (a smaller test split for quick runs)."""
 
-    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0, limit: int | None = None):
+    def __init__(self, subset: str, split: str, videos: int, size: int = 224, seed: int = 0, limit: int | None = None,
+                 front_end: str = "vggish"):
         from avsbench_kit.data.synthetic import FRAMES_PER_VIDEO, split_of
 
-        self.subset, self.size, self.seed = subset, size, seed
+        self.subset, self.size, self.seed, self.front_end = subset, size, seed, front_end
         frames = [1] if subset == "s4" and split == "train" else range(FRAMES_PER_VIDEO)  # S4 train: frame 1 only
         chosen = [v for v in range(videos) if split_of(v, videos) == split][:limit]
         self.items = [(v, f) for v in chosen for f in frames]
@@ -32,13 +33,20 @@ class SyntheticFrames(torch.utils.data.Dataset):
         return synthetic_frame(self.subset, self.seed, video, frame, self.size)
 
     def audio(self, n: int) -> Tensor:
-        """Frame ``n``'s log-mel example ``[1, 96, 64]``."""
-        return waveform_to_examples(self._frame(n).waveform, SAMPLE_RATE)[:1]
+        """Frame ``n``'s model input ``[1, 96, 64]``: its own second of audio through the front end."""
+        return self._audio(self._frame(n).waveform)
+
+    def _audio(self, waveform: np.ndarray) -> Tensor:
+        if self.front_end == "cavp":  # a synthetic frame carries its own second: CAVP's transform of it (no clip crop)
+            from avsbench_kit.audio_cavp import log_mel
+
+            return log_mel(torch.from_numpy(waveform))
+        return waveform_to_examples(waveform, SAMPLE_RATE)[:1]
 
     def __getitem__(self, n: int) -> tuple[Tensor, Tensor, Tensor, dict]:
         f = self._frame(n)
         image = normalise_rgb(f.image)
-        audio = waveform_to_examples(f.waveform, SAMPLE_RATE)[:1]
+        audio = self._audio(f.waveform)
         mask = torch.from_numpy(f.mask.astype(np.int64)) if self.subset == "avss" else torch.from_numpy(f.mask.astype(np.float32))
         video, frame = self.items[n]
         return image, audio, mask, {"video": video, "frame": frame}

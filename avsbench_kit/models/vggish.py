@@ -25,18 +25,23 @@ class RandomWeightsWarning(UserWarning):
     """A pretrained network is running with random weights."""
 
 
+def vggish_features() -> nn.Sequential:
+    """VGGish's convolutional layers: ``[B, 1, 96, 64]`` -> ``[B, 512, 6, 4]`` (CAVP's audio network has them too)."""
+    layers: list[nn.Module] = []
+    cin = 1
+    for item in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, int(item), 3, padding=1), nn.ReLU(inplace=True)]
+            cin = int(item)
+    return nn.Sequential(*layers)
+
+
 class VGGish(nn.Module):
     def __init__(self, weights: str | None = None, frozen: bool = True):
         super().__init__()
-        layers: list[nn.Module] = []
-        cin = 1
-        for item in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M"):
-            if item == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(cin, int(item), 3, padding=1), nn.ReLU(inplace=True)]
-                cin = int(item)
-        self.features = nn.Sequential(*layers)
+        self.features = vggish_features()
         self.embeddings = nn.Sequential(
             nn.Linear(512 * 4 * 6, 4096), nn.ReLU(inplace=True),
             nn.Linear(4096, 4096), nn.ReLU(inplace=True),
