@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from timm.layers import Mlp
+from timm.models.resnet import Bottleneck, ResNet
 from torch import Tensor, nn
 
 from avsbench_kit.models.base import AVSModel
@@ -39,21 +40,25 @@ HEADS = 4
 POS_TOKENS = 128 * 128  # the release's PatchEmbed(img_size=(128, 128)): pos_embed_v's length, never used
 
 
-def deep_stem_resnet50() -> nn.Module:
+class DeepStemResNet50(ResNet):
     """The release's ``resnet50(deep_stem=True, stem_width=64)`` with layer 4 made stride 1 and dilated
-    2, 4, 8 block by block (``Backbone._nostride_dilate``): timm's ResNet has the same stem and names."""
-    from timm.models.resnet import Bottleneck, ResNet
+    2, 4, 8 block by block (``Backbone._nostride_dilate``): timm's ResNet has the same stem and names.
+    Returns layer 1 (stride 4) and layer 4 (stride 16), the two maps DeepLabV3+ reads."""
 
-    net = ResNet(Bottleneck, [3, 4, 6, 3], stem_type="deep", stem_width=64, num_classes=0, global_pool="")
-    for n, block in enumerate(net.layer4):
-        rate = 2 ** (n + 1)
-        for conv in block.modules():
-            if not isinstance(conv, nn.Conv2d):
-                continue
-            conv.stride = (1, 1)
-            if conv.kernel_size == (3, 3):
-                conv.dilation, conv.padding = (rate, rate), (rate, rate)
-    return net
+    def __init__(self):
+        super().__init__(Bottleneck, [3, 4, 6, 3], stem_type="deep", stem_width=64, num_classes=0, global_pool="")
+        for n, block in enumerate(self.layer4):
+            rate = 2 ** (n + 1)
+            for conv in block.modules():
+                if not isinstance(conv, nn.Conv2d):
+                    continue
+                conv.stride = (1, 1)
+                if conv.kernel_size == (3, 3):
+                    conv.dilation, conv.padding = (rate, rate), (rate, rate)
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:
+        low = self.layer1(self.maxpool(self.act1(self.bn1(self.conv1(image)))))
+        return low, self.layer4(self.layer3(self.layer2(low)))
 
 
 def conv_bn(cin: int, cout: int, kernel: int) -> list[nn.Module]:
@@ -146,7 +151,7 @@ class CAVP(AVSModel):
     def __init__(self, classes: int = 1):
         super().__init__()
         self.audio_backbone = CAVPAudio()
-        self.visual_backbone = deep_stem_resnet50()
+        self.visual_backbone = DeepStemResNet50()
         self.aspp = ASPP()
         self.reduce = nn.Sequential(*conv_bn(256, 48, 1))
         self.visual_projector = Mlp(DIM, 256, DIM)
@@ -169,10 +174,7 @@ class CAVP(AVSModel):
 
     def release_logits(self, image: Tensor, audio: Tensor) -> Tensor:
         """The release's ``forward_inference(image, audio)[0]``: ``[B, 2 or 71, H, W]``."""
-        net = self.visual_backbone
-        x = net.maxpool(net.act1(net.bn1(net.conv1(image))))
-        low = net.layer1(x)
-        top = net.layer4(net.layer3(net.layer2(low)))
+        low, top = self.visual_backbone(image)
         top = F.interpolate(self.aspp(top), size=low.shape[-2:], mode="bilinear", align_corners=True)
         maps = torch.cat([top, self.reduce(low)], 1)
         b, c, h, w = maps.shape

@@ -19,7 +19,7 @@ def test_models_json(capsys):
     assert code == 0
     info = json.loads(out)
     assert [m["name"] for m in info["models"]] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50",
-                                                   "avsegformer-pvt", "avsbench-pvt", "ecmvae-pvt", "ecmvae-r50", "catr-pvt"]
+                                                   "avsegformer-pvt", "avsbench-pvt", "ecmvae-pvt", "ecmvae-r50", "catr-pvt", "cavp-r50"]
     assert set(info["axes"]["fusion"]) == {"cross_attention", "dissipation", "tpavi", "cha", "sigmoid"}
     assert set(info["axes"]["qg"]) == {"pqg", "qg", "bqg", "none"}
     assert {m["name"]: m["reported_params_m"] for m in info["models"]}["avesformer-r18"] == 108
@@ -54,9 +54,9 @@ def test_demo_json(capsys):
     assert code == 0
     rows = json.loads(out)["models"]
     assert [r["model"] for r in rows] == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt",
-                                          "ecmvae-pvt", "ecmvae-r50", "catr-pvt"]
+                                          "ecmvae-pvt", "ecmvae-r50", "catr-pvt", "cavp-r50"]
     assert all(r["output_shape"] == [1, 1, r["size"], r["size"]] for r in rows)
-    assert [r["size"] for r in rows] == [64] * 6 + [224, 224, 64]  # ECMVAE is built for 224x224 frames only
+    assert [r["size"] for r in rows] == [64] * 6 + [224, 224, 64, 64]  # ECMVAE is built for 224x224 frames only
     assert all(r["live"] <= r["declared"] for r in rows)
 
 

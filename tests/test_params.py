@@ -83,4 +83,4 @@ def test_live_detection_on_a_foreign_module():
 
 
 def test_reported_unused_parts_are_named():
-    assert set(RELEASED) == {"avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt", "ecmvae-pvt", "ecmvae-r50", "catr-pvt"}
+    assert set(RELEASED) == {"avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt", "ecmvae-pvt", "ecmvae-r50", "catr-pvt", "cavp-r50"}

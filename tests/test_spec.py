@@ -7,7 +7,7 @@ from avsbench_kit.spec import ZOO, parse_set_options
 
 def test_zoo_names():
     assert list(ZOO) == ["avesformer-r18", "avesformer-r50", "avsegformer-r50", "avsbench-r50", "avsegformer-pvt", "avsbench-pvt",
-                         "ecmvae-pvt", "ecmvae-r50", "catr-pvt"]
+                         "ecmvae-pvt", "ecmvae-r50", "catr-pvt", "cavp-r50"]
 
 
 def test_overrides_from_strings():
