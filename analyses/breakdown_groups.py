@@ -5,11 +5,11 @@ from __future__ import annotations
 PART_GROUPS = (  # fig3's legend: the models' parts, gathered by what they do
     ("audio backbone (VGGish)", ("audio_backbone", "audio_proj")),
     ("visual backbone", ("visual_backbone",)),
-    ("projections / neck", ("input_proj", "stage_convs", "neck", "neck_post", "vid_embed_proj")),
+    ("projections / neck", ("input_proj", "stage_convs", "neck", "neck_post", "vid_embed_proj", "aspp", "reduce", "visual_projector")),
     ("query generator", ("query_generator",)),
     ("decoder and fusion", ("decoder", "pixel_encoder", "query_decoder", "tpavi", "vae", "spatial_encoder", "temporal_encoder",
-                            "obj_queries")),
-    ("mask head", ("mask_head", "output_head", "mask_decoder", "kernel_head", "score_head")),
+                            "obj_queries", "fusion")),
+    ("mask head", ("mask_head", "output_head", "mask_decoder", "kernel_head", "score_head", "head")),
     ("other parts", ()),  # a part the groups above do not name: its own segment, never lost
 )
 GROUP_COLOURS = ("#9e9e9e", "#4c72b0", "#c4ad66", "#dd8452", "#c44e52", "#55a868", "#8172b3")

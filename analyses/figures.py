@@ -22,7 +22,8 @@ from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
 from avskit.analyses.breakdown_groups import GROUP_COLOURS, OUTSIDE_COLOUR, PART_GROUPS, _groups
 from avskit.analyses.figure_io import save_figure
-from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, latencies, params_record, released_eval_record, train_record
+from avskit.analyses.latency_runs import latencies, one_session
+from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, params_record, released_eval_record, train_record
 
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
            "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown", "cavp-r50": "tab:olive"}
@@ -97,11 +98,10 @@ def fig1(records: list[dict]):
                    "y": j, "other": paper.ACCURACY_OF_ANOTHER.get(n)}
                   for n, p in base.items() if (j := (found := paper.published_accuracy(n, subset))[0]) is not None and (source := found[1])]
         measured = [{**p, "y": 100 * r["value"]} for n, p in base.items() if (r := released_eval_record(records, n, subset))]
-        title = f"{subset.upper()}: paper's J vs latency measured here"
+        title = f"{subset.upper()}: J reported vs latency measured here\n(J: the paper's, or its authors' where the key says so)"
         if measured:
             title += "\n(squares: J measured here with the released weights)"
-        _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported by the paper or, where named, its authors)" if measured else
-                        f"{subset.upper()} J, % (reported by the paper or, where named, its authors)", title)
+        _accuracy_panel(ax, points, f"{subset.upper()} J, % (filled: reported)" if measured else f"{subset.upper()} J, % (reported)", title)
         for p in measured:
             ax.scatter(p["x"], p["y"], s=p["size"], marker="s", facecolor="none", edgecolor=COLOURS.get(p["name"], "0.5"), linewidth=1.6,
                        zorder=4)
@@ -224,7 +224,7 @@ def scaling_size(records: list[dict]):
     fig, axes = plt.subplots(1, max(1, len(devs)), figsize=(6.5 * max(1, len(devs)), 4.4), squeeze=False)
     for ax, dev in zip(axes[0], devs or ["cpu"], strict=True):
         zoo = [make_spec(name) for name in ZOO_ORDER]
-        by_size = {s: latencies(records, zoo, BASE, dev, s) for s in scaling_sizes(records, dev)}
+        by_size = one_session(records, zoo, dev, scaling_sizes(records, dev))
         for spec in zoo:
             name = spec.name
             pts = [(s, lats[spec]) for s, lats in by_size.items()]

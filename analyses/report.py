@@ -20,7 +20,7 @@ from typing import Any, Callable
 from avsbench_kit import UserError
 from avsbench_kit.results import ensure_writable_folder, load_records, same_spec
 from avsbench_kit.spec import make_spec
-from avskit.analyses import figures, tables
+from avskit.analyses import figures, latency_runs, tables
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
 from avskit.analyses.launch import LaunchOptions, MeasureJob, submit
 from avskit.analyses.variants import variants
@@ -217,8 +217,13 @@ def select(records: list[dict]) -> list[dict]:
         for dev in devs:
             sizes = figures.scaling_sizes(records, dev) if axis is None else [tables.REPORT_SIZE]
             for size in sizes:
-                for record in tables.latencies(records, specs, base, dev, size).values():
+                for record in latency_runs.latencies(records, specs, base, dev, size).values():
                     keep(record)
+            if axis is None:  # the scaling figure's curves: each size's run from one session
+                zoo = [make_spec(name) for name in tables.ZOO_ORDER]
+                for found in latency_runs.one_session(records, zoo, dev, sizes).values():
+                    for record in found.values():
+                        keep(record)
         if axis in TRAINED_AXES:  # the trained columns: every seed's run, its probe, the audio-blind control
             trained = [make_spec(tables.TRAINED_BASE, {axis: v}).to_dict() for v in values]
             for r in records:
@@ -243,7 +248,7 @@ def latency_panels(records: list[dict]) -> list[tuple[str, list[dict]]]:
     for name, base, axis, values in SWEEPS:
         specs = sweep_specs(base, axis, values)
         for dev in tables.devices(records):
-            found = [r for r in tables.latencies(records, specs, base, dev, tables.REPORT_SIZE).values() if r]
+            found = [r for r in latency_runs.latencies(records, specs, base, dev, tables.REPORT_SIZE).values() if r]
             if found:
                 rounds = sorted({r["provenance"].get("iters") for r in found})
                 title = (f"{name.replace('table', 'Table ')}: {'the zoo' if axis is None else axis + ' sweep'}, anchor {base}, "

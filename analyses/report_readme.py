@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from avsbench_kit.spec import make_spec
-from avskit.analyses import tables
+from avskit.analyses import latency_runs, tables
 from avskit.analyses.summaries import effect
 
 FIGURE_NOTES = {
@@ -102,7 +102,7 @@ def _ratio_line(records: list[dict]) -> str:
     base = reported_for(make_spec(tables.BASE))
     rows = []
     for dev in tables.devices(records):
-        found = tables.table_latencies(records, [make_spec(n) for n in tables.TABLE3_ORDER], tables.BASE, dev)
+        found = latency_runs.table_latencies(records, [make_spec(n) for n in tables.TABLE3_ORDER], tables.BASE, dev)
         parts, flips = [], []
         for spec, r in found.items():
             rep = reported_for(spec)

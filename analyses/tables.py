@@ -14,13 +14,12 @@ import pandas as pd
 
 from avsbench_kit import reported as paper
 from avsbench_kit.recipe import RECIPE_KEYS, identity_of, same_run
-from avsbench_kit.results import best_timed, matching
+from avsbench_kit.results import matching
 from avsbench_kit.spec import ModelSpec, make_spec
 from avsbench_kit.stats import mean_sd
+from avskit.analyses.latency_runs import BASE, REPORT_SIZE, table_latencies, timing_note
 from avskit.analyses.summaries import interrupted, kept_run, trained_attention
 
-REPORT_SIZE = 224
-BASE = "avesformer-r50"
 ZOO_ORDER = ("avsbench-r50", "avsegformer-r50", "avesformer-r18", "avesformer-r50")
 # Table 3's other two methods, as released (the paper's rows count the PVT-v2-b5 models; ecmvae-r50 shows the difference)
 OTHERS_ORDER = ("ecmvae-pvt", "ecmvae-r50", "catr-pvt")
@@ -44,17 +43,6 @@ class Table:
 
 def _last(found: list[dict]) -> dict | None:
     return found[-1] if found else None
-
-
-def latency_record(records: list[dict], spec: ModelSpec, anchor: str, device: str, size: int = REPORT_SIZE,
-                   runs: tuple[str, ...] = ()) -> dict | None:
-    """The eager fp32 batch-1 latency of ``spec`` timed in a run anchored on ``anchor``: one from
-    ``runs`` if there is one (a table's rows from one run), else the one with the most timed
-    rounds, the latest of those."""
-    found = matching(records, "latency", spec.to_dict(),
-                     {"anchor": anchor, "device": device, "size": size, "batch": 1, "dtype": "fp32", "path": "eager"})
-    same_run = [r for r in found if r["provenance"].get("run") in runs]
-    return same_run[-1] if same_run else best_timed(found)
 
 
 def params_record(records: list[dict], spec: ModelSpec) -> dict | None:
@@ -204,53 +192,6 @@ def devices(records: list[dict]) -> list[str]:
 
 def _m(n: float | None) -> float | None:
     return None if n is None else n / 1e6
-
-
-def latencies(records: list[dict], specs: list[ModelSpec], anchor: str, device: str, size: int = REPORT_SIZE) -> dict[ModelSpec, dict | None]:
-    """Each spec's latency record for one table, from ONE interleaved run where it can: the run that
-    timed the most of the table's rows (with the most rounds, the latest of equals); a row that run
-    did not time keeps its own best record (see :func:`table_latencies` for how a table shows it)."""
-    settings = {"anchor": anchor, "device": device, "size": size, "batch": 1, "dtype": "fp32", "path": "eager"}
-    found = {s: latency_record(records, s, anchor, device, size) for s in specs}
-    by_run: dict[str, dict[ModelSpec, dict]] = {}
-    last: dict[str, tuple[int, int]] = {}
-    for s in specs:
-        for r in matching(records, "latency", s.to_dict(), settings):
-            run = r["provenance"].get("run")
-            if run:
-                by_run.setdefault(run, {})[s] = r
-                last[run] = (r["provenance"].get("iters", 0), records.index(r) if len(records) < 5000 else 0)
-    if not by_run:
-        return found
-    chosen = max(by_run, key=lambda run: (len(by_run[run]), *last[run]))
-    return {s: by_run[chosen].get(s, found[s]) for s in specs}
-
-
-def table_latencies(records: list[dict], specs: list[ModelSpec], anchor: str, device: str,
-                    size: int = REPORT_SIZE) -> dict[ModelSpec, dict | None]:
-    """:func:`latencies` as a table shows them: a row from another run than the table's keeps its
-    ratio, its milliseconds blanked (a copy: ``value`` None, ``other_run`` True)."""
-    found = latencies(records, specs, anchor, device, size)
-    runs = [r["provenance"].get("run") for r in found.values() if r]
-    ours = max(set(runs), key=runs.count) if runs else None
-    return {s: r if r is None or r["provenance"].get("run") == ours else {**r, "value": None, "other_run": True} for s, r in found.items()}
-
-
-def timing_note(lats: dict[str, dict[ModelSpec, dict | None]]) -> str:
-    """The table's timing run, named: date, device, threads, rounds, run id; and its rows timed elsewhere."""
-    notes = []
-    for dev, found in lats.items():
-        ours = [r for r in found.values() if r and not r.get("other_run")]
-        if not ours:
-            continue
-        p = ours[0]["provenance"]
-        text = (f"{dev} latency: one interleaved run, {str(p.get('time', ''))[:10]}, {p.get('device_name', dev)}, {p.get('threads')} "
-                f"threads, {p.get('iters')} timed rounds (run {p.get('run')})")
-        others = [s.label for s, r in found.items() if r and r.get("other_run")]
-        if others:
-            text += f"; timed in another run, so ratio only: {', '.join(others)}"
-        notes.append(text)
-    return (" " + "; ".join(notes) + ". Milliseconds are compared within a table only.") if notes else ""
 
 
 def _measured_cells(records: list[dict], spec: ModelSpec, anchor: str, lats: dict[str, dict | None],

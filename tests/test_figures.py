@@ -29,7 +29,7 @@ def test_a_table_takes_its_milliseconds_from_one_run_and_keeps_the_others_ratio(
     """Records from two runs (a sweep extended later): the run with the most rows gives every
     millisecond; a row timed only in the other run shows its ratio (measured there) and no milliseconds."""
     from avsbench_kit.spec import make_spec
-    from avskit.analyses.tables import table_latencies, timing_note
+    from avskit.analyses.latency_runs import table_latencies, timing_note
 
     base, r18, pvt = (make_spec("avesformer-r50", {"backbone": b}) for b in ("resnet50", "resnet18", "pvt_v2_b5"))
     records = [_latency(r18, "early", 252.1, 0.92, 1),  # its anchor row of that run was never kept

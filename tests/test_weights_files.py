@@ -273,7 +273,7 @@ def test_dissipation_draws_the_weighted_model_and_names_the_file(tmp_path, capsy
     image, out = tmp_path / "frame.png", tmp_path / "figs"
     Image.fromarray(np.zeros((64, 64, 3), dtype=np.uint8)).save(image)
     code, printed, err = run(capsys, "dissipation", "avsbench-r50", "--set", f"weights={tmp_path / 'S4_resnet_best.pth'}",
-                             "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--image", str(image), "--out", str(out))
+                             "--set", f"vggish_weights={tmp_path / 'vggish.pth'}", "--image", str(image), "--size", "64", "--out", str(out))
     assert code == 0, err
     stems = ("attention_sites", "fig4a_query_attention", "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries")
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{stem}.{ext}" for stem in stems for ext in ("png", "svg"))

@@ -26,7 +26,8 @@ def dissipation(
                                                      "or an AVSBench root (with --subset); adds localisation scores.")] = None,
     subset: Annotated[Optional[str], typer.Option(help="s4, ms3 or avss: the layout of a --data root.")] = None,
     frames: Annotated[int, typer.Option(min=1, help="With --data: test frames to probe, spread evenly over the split.")] = 64,
-    size: Annotated[int, typer.Option(min=32, help="With --data: frame height and width (a multiple of 32).")] = 224,
+    size: Annotated[int, typer.Option(min=32, help="Frame height and width (a multiple of 32): the one frame's (resized to it), or "
+                                                   "with --data every frame's.")] = 224,
     videos: Annotated[int, typer.Option(min=7, help="With --data synthetic:*: videos in the benchmark (70/15/15 train/val/test).")] = 200,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
@@ -70,7 +71,10 @@ def dissipation(
             raise UserError("--data probes many frames of a dataset; --image, --audio and --out are for one frame (leave them out)")
         _dissipation_frames(spec, data, subset, frames, size, videos, results, json_out)
         return
-    sample = load_sample(image, audio)
+    from avsbench_kit.recipe import check_size
+
+    check_size(size)
+    sample = load_sample(image, audio, size)
     if out_dir:
         ensure_writable_folder(Path(out_dir), "--out", "figures")  # before the work, not after it
     with err.status(f"capturing the attention of {escape(spec.label)}...") as status:
