@@ -367,7 +367,7 @@ def probe_dataset(spec: ModelSpec, data: str, subset: str | None, frames: int, s
     if on_start:
         on_start(min(frames, len(dataset)))
     report = probe_frames(spec, dataset, name, frames, on_frame=on_frame, select_on=options.dataset("val", front_end))
-    report = {**report, "data": data, "subset": name, "size": size}
+    report = {**report, "data": data, "subset": name, "size": size, "audio_front_end": front_end}
     prov = {**environment(torch.device("cpu")), "command": command_line(), "data": data, "subset": name, "split": "test", "size": size,
             "frames": report["frames"], "videos": videos if data.startswith("synthetic:") else None}
     append_records([make_record("attention_frames", spec.label, spec.to_dict(), "frames", report["frames"], "frames", prov,

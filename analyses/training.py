@@ -239,7 +239,7 @@ def run_evaluation(spec: ModelSpec, data: DataOptions, checkpoint: str | None, a
     test = evaluate(model, test_set, subset, num_classes=spec.classes, audio_blind=audio_blind, progress=on_eval, device=device)
     report = {"model": spec.label, "spec": spec.to_dict(), "data": data.data, "subset": subset, "audio_blind": audio_blind,
               "checkpoint": checkpoint, "initial_weights": checkpoint is None and not spec.weights, "test": test,
-              "weights": _weights_note(spec)}
+              "weights": _weights_note(spec), "audio_front_end": front_end_of(spec)}
     if getattr(model, "weights_report", None) is not None:
         report["weights_file"] = model.weights_report.to_dict()
     settings = {"size": data.size, "videos": data.videos if data.data.startswith(SYNTHETIC_PREFIX) else None}
