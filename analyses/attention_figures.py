@@ -4,6 +4,7 @@ frame. Rendering only: the same data gives the same bytes."""
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +38,33 @@ def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: di
             shown["checkpoints"] = used
             shown["weights"] = ("trained: " + "; ".join(_checkpoint_line(c) for c in used)) if used else "untrained (random weights): no checkpoint"
         fig = draw(data[key], rgb, mask) if key != "fig9" else draw(data[key], rgb, mask, data.get("fig9_scores"))
-        _state(fig, trained, data.get("sources", {}).get(key))
+        _state(fig, trained, data.get("sources", {}).get(key), data.get("checkpoints", {}).get(key, []))
         written += save_figure(fig, out / MAP_FIGURES[key], shown)
     return written
 
 
 def _checkpoint_line(c: dict[str, Any]) -> str:
     j = f", J {c['jaccard']:.3f}" if c.get("jaccard") is not None else ""
-    return f"{c['label']} (seed {c.get('seed', '?')}, {c.get('steps', '?')} steps{j}, sha256 {str(c.get('sha256', ''))[:12]})"
+    verdict = f", {c['verdict']}" if c.get("verdict") else ""
+    return f"{c['label']} (seed {c.get('seed', '?')}, {c.get('steps', '?')} steps{j}{verdict}, sha256 {str(c.get('sha256', ''))[:12]})"
 
 
-def _state(fig, trained: bool, sources) -> None:
-    """A line under the figure's title: whether its maps come from trained models."""
+def _state(fig, trained: bool, sources, checkpoints: list[dict[str, Any]] = ()) -> None:
+    """A line under the figure's title: whether its maps come from trained models, and which of those
+    models had not converged (their maps are a training budget's, not the architecture's)."""
     kinds = set(sources if isinstance(sources, list) else [sources or "random"])
     kinds = {k.rsplit(", ", 1)[-1] for k in kinds}
     if kinds <= {"random", "untrained"}:
         words = "UNTRAINED: random weights, so these maps show the architecture's structure, not what a model learns"
     elif trained:
         words = "trained checkpoints (synthetic S4)" + ("; panels marked [untrained] have none yet: random weights" if "untrained" in kinds else "")
+        unconverged = [c for c in checkpoints if c.get("verdict") and (not c["verdict"].startswith("learned") or "still rising" in c["verdict"])]
+        if unconverged:  # validation J still rising at the budget (or never learned): the maps are that budget's, not the architecture's
+            names = [(c["label"].partition("[")[2].rstrip("]") or "base") + (f" (J {c['jaccard']:.2f})" if c.get("jaccard") is not None else "")
+                     for c in unconverged]
+            learned = all(c["verdict"].startswith("learned") for c in unconverged)
+            head = "learned (J >= 0.6) but validation J STILL RISING at the budget" if learned else "NOT CONVERGED"
+            words += "\n" + "\n".join(textwrap.wrap(f"{head}: " + ", ".join(names), 150))
     else:
         words = "panels marked [weights] from the given weights, the others random"
     title = fig.get_suptitle()

@@ -284,7 +284,11 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
     if chosen:
         p = chosen["provenance"]
         frame = synthetic_frame("s4", p["input_seed"], p.get("input_video", 0), 0, p["size"])
-        written += render_maps(chosen["data"], np.asarray(frame.image), out / "figures", {**provenance([chosen]), "time": p.get("time")},
+        data = chosen["data"]
+        if "checkpoints" in data:  # each checkpoint's training verdict (learned, still rising, ...) from the train records
+            data = {**data, "checkpoints": {fig: [{**c, "verdict": tables.checkpoint_verdict(used, c.get("sha256", ""))} for c in used_ckpts]
+                                            for fig, used_ckpts in data["checkpoints"].items()}}
+        written += render_maps(data, np.asarray(frame.image), out / "figures", {**provenance([chosen]), "time": p.get("time")},
                                mask=frame.mask)
     written.append(_write(out / "records.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in used)))
     from avskit.analyses.report_readme import readme

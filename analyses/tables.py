@@ -167,6 +167,17 @@ def convergence(record: dict) -> str:
     return "not converged (still rising)" if rising else f"not learned (plateau below J {CONVERGED_J})"
 
 
+def checkpoint_verdict(records: list[dict], sha256: str) -> str | None:
+    """:func:`convergence` of the training run whose checkpoint had ``sha256`` (found through the probe
+    that names both), or None when the records do not tie the file to a run."""
+    probe = next((r for r in records if r.get("kind") == "attention_frames" and r["provenance"].get("weights_sha256") == sha256), None)
+    trained = probe and probe["provenance"].get("trained")
+    if not trained:
+        return None
+    runs = [r for r in matching(records, "train", probe["spec"]) if r["metric"] == "jaccard" and same_run(r["provenance"], trained)]
+    return convergence(runs[-1]) if runs else None
+
+
 def released_eval_record(records: list[dict], name: str, subset: str, metric: str = "jaccard") -> dict | None:
     """The latest ``eval`` record of zoo model ``name`` run with a whole-model weights file on the real
     ``subset`` (``avskit report --eval-data --weights-dir`` or ``avskit eval --set weights=``)."""

@@ -65,3 +65,25 @@ def test_a_constant_map_is_drawn_as_a_uniform_mid_tone_and_no_map_as_none():
     assert texts[2] == ["no spatial map"] and len(axes[2].images) == 1  # the frame alone, no heat map
     assert all(ax.collections for ax in axes)  # the sounding object's outline on every panel
     plt.close(fig)
+
+
+def test_a_map_from_a_model_still_learning_says_so_in_its_title():
+    """Issue #29: a trained map's title names the checkpoints whose validation J was still rising at the
+    budget (or that never learned); a converged checkpoint adds nothing."""
+    import matplotlib.pyplot as plt
+
+    from avskit.analyses.attention_figures import _state
+
+    rising = {"label": "avesformer-r18[stages=TTT]", "verdict": "learned (J >= 0.6), still rising", "jaccard": 0.706}
+    fig = plt.figure()
+    fig.suptitle("maps")
+    _state(fig, True, "trained", [rising, {"label": "avesformer-r18", "verdict": "learned (J >= 0.6)", "jaccard": 0.91}])
+    title = fig.get_suptitle()
+    assert "STILL RISING" in title and "stages=TTT (J 0.71)" in title and "base" not in title
+    fig.suptitle("maps")
+    _state(fig, True, "trained", [{**rising, "verdict": "not converged (still rising)", "jaccard": 0.4}])
+    assert "NOT CONVERGED: stages=TTT (J 0.40)" in fig.get_suptitle()
+    fig.suptitle("maps")
+    _state(fig, True, "trained", [{**rising, "verdict": "learned (J >= 0.6)"}])
+    assert fig.get_suptitle() == "maps\ntrained checkpoints (synthetic S4)"
+    plt.close(fig)
