@@ -134,6 +134,8 @@ def published_accuracy(model: str, subset: str) -> tuple[float | None, str]:
     own, source = ACCURACY_BY_AUTHORS.get(model, ({}, ""))
     j = (own.get(subset) or (None,))[0]
     return (j, source) if j is not None else (None, "")
+
+
 TABLE4_QG = {"none": {"s4": (75.9, 87.1), "ms3": (50.0, 61.9)}, "qg": {"s4": (78.5, 88.7), "ms3": (50.0, 61.7)},
              "bqg": {"s4": (75.9, 87.1), "ms3": (49.6, 60.0)}, "pqg": {"s4": (79.9, 89.1), "ms3": (57.9, 68.7)}}
 TABLE5_FUSION = {"dissipation": {"s4": (79.2, 88.1), "ms3": (47.1, 60.9)}, "tpavi": {"s4": (79.6, 88.7), "ms3": (55.4, 65.4)},
