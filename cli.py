@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from avsbench_kit.errors import UserError
-from avskit.commands import compare, data, dissipation, profile, report, training, zoo
+from avskit.commands import compare, data, dissipation, pathways, profile, report, training, zoo
 from avskit.commands.console import err
 
 if __name__ != "avskit.cli":  # one copy of the module: the registries would fill twice otherwise
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 COMMANDS = {  # name: function, in the order `avskit --help` lists them
     "models": zoo.models, "params": zoo.params, "demo": zoo.demo, "profile": profile.profile, "dissipation": dissipation.dissipation,
+    "pathways": pathways.pathways,
     "synth": data.synth, "train": training.train_command, "jobs": training.jobs, "eval": training.eval_command,
     "compare": compare.compare, "report": report.report, "gpu-bench": report.gpu_bench,
 }

@@ -17,6 +17,7 @@ a forward that fails on its inputs) is a one-line :class:`UserError`.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -191,6 +192,11 @@ class ForeignModel(nn.Module):
             if name in inner._modules:
                 return inner._modules[name]
             raise
+
+    @property
+    def audio_paths(self) -> tuple:
+        """The module's own ``audio_paths`` (avsbench_kit.models.base.AudioPath), addressed through this wrapper."""
+        return tuple(dataclasses.replace(p, module=f"inner.{p.module}" if p.module else "inner") for p in getattr(self.inner, "audio_paths", ()))
 
     @property
     def custom_inputs(self) -> bool:

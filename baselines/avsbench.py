@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avsbench_kit.models.backbones import build_backbone
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.registry import FAMILIES
 from avskit.baselines.tpavi import TPAVI
@@ -80,6 +80,7 @@ class AVSBenchModel(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "stage_convs", "tpavi", "decoder", "output_head")
     breakdown_groups = {"fusion (TPAVI)": ("tpavi.*",)}
     audio_visual_sites = (("tpavi.*", "pixels-audio"),)  # each stage's pixels against the audio
+    audio_paths = tuple(AudioPath(f"audio -> TPAVI stage {i + 1}", f"tpavi.{i}", 1) for i in range(4))
 
     def __init__(self, backbone: str = "resnet50", classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):
         super().__init__()

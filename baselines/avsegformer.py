@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from avsbench_kit.models.backbones import build_backbone
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.decoder import level_positions
 from avsbench_kit.models.mask_head import InputProjection, MaskHead
 from avsbench_kit.models.vggish import VGGish
@@ -81,6 +81,7 @@ class AVSegFormer(AVSModel):
         "audio cross-attention (QG)": ("query_generator.layers.*.cross_attn",),
     }
     audio_visual_sites = (("mask_head.mixer*", "pixels-audio"),)  # channel attention: no spatial map
+    audio_paths = (AudioPath("queries -> query decoder", "query_decoder", 0), AudioPath("audio token -> mask head (CHA mixer)", "mask_head", 3))
 
     def __init__(self, backbone: str = "resnet50", qg: str = "qg", queries: int = 300, classes: int = 1,
                  backbone_weights: str | None = None, vggish_weights: str | None = None):

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from avsbench_kit.models.backbones import build_backbone
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.nn.attention import MultiHeadAttention
 from avsbench_kit.nn.blocks import FeedForward
@@ -172,6 +172,9 @@ class CATR(AVSModel):
              "temporal_encoder", "obj_queries", "decoder", "mask_decoder", "kernel_head", "score_head")
     breakdown_groups = {"transformer": ("spatial_encoder.*", "temporal_encoder.*", "decoder.*")}
     audio_visual_sites = (("temporal_encoder.layers.*.av_atten", "pixels-audio"), ("temporal_encoder.layers.*.va_atten", "audio-pixels"))
+    # the audio token joins the video tokens: the sequence each encoder receives carries it
+    audio_paths = (AudioPath("audio token -> spatial encoder", "spatial_encoder.0", 0),
+                   AudioPath("audio token -> temporal encoder", "temporal_encoder", 0))
 
     def __init__(self, temporal_ffn: int = 256, input_upsample: bool = True, backbone_weights: str | None = None,
                  vggish_weights: str | None = None, backbone: str = "pvt_v2_b5"):

@@ -30,7 +30,7 @@ from timm.layers import Mlp
 from timm.models.resnet import Bottleneck, ResNet
 from torch import Tensor, nn
 
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.vggish import vggish_features
 from avsbench_kit.nn.attention import MultiHeadAttention
 from avsbench_kit.registry import FAMILIES
@@ -147,6 +147,7 @@ class CAVP(AVSModel):
     parts = ("audio_backbone", "visual_backbone", "aspp", "reduce", "visual_projector", "fusion", "head")
     breakdown_groups = {"DeepLabV3+ neck (ASPP, reduce)": ("aspp", "reduce"), "fusion (sigmoid cross-attention)": ("fusion",)}
     audio_visual_sites = (("fusion.blocks.*.attn", "pixels-audio"),)
+    audio_paths = (AudioPath("audio -> sigmoid fusion", "fusion", 1),)
 
     def __init__(self, classes: int = 1):
         super().__init__()

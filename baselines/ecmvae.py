@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from avsbench_kit.errors import UserError
 from avsbench_kit.models.backbones import build_backbone
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.vggish import VGGish
 from avsbench_kit.registry import FAMILIES
 from avskit.baselines.tpavi import TPAVI
@@ -159,6 +159,7 @@ class ECMVAE(AVSModel):
     breakdown_groups = {"fusion (TPAVI)": ("tpavi.*",), "VAE (prior branch)": ("vae.*",)}
     frame_size = FRAME  # the one input size it is built for (the demo runs it there)
     audio_visual_sites = (("tpavi.*", "pixels-audio"),)
+    audio_paths = (AudioPath("audio -> VAE latent", "vae", 1), *(AudioPath(f"audio -> TPAVI stage {i + 1}", f"tpavi.{i}", 1) for i in range(4)))
 
     def __init__(self, backbone: str = "pvt_v2_b5", latent: str = "mean", backbone_weights: str | None = None,
                  vggish_weights: str | None = None):

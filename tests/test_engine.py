@@ -252,3 +252,41 @@ def test_frozen_weights_that_differ_are_refused(tmp_path):
     torch.save(state, ckpt)
     with pytest.raises(UserError, match="frozen weights rebuilt here differ"):
         load_checkpoint(ckpt, model)
+
+
+def test_pathways_on_a_trained_checkpoint_and_a_model_without_paths(capsys, tmp_path):
+    """Issue #28 item 4: `avskit pathways` on a tiny trained checkpoint, swap and zero, each declared
+    path with J patched, the drop and its CI, the completeness check OK, a `pathways` record; a
+    model reference that declares no paths is one line and exit 2."""
+    import json
+
+    from avskit import cli
+
+    store = tmp_path / "r.jsonl"
+    code = cli.main(["train", "avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2",
+                     "--val-every", "0", "--out", str(tmp_path / "run"), "--results", str(store), "--json"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    args = ["pathways", "avesformer-r18", "--set", f"weights={tmp_path / 'run' / 'last.pt'}", "--size", "64", "--videos", "20",
+            "--frames", "4", "--results", str(store)]
+    code = cli.main([*args, "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads(captured.out)
+    names = {"queries -> decoder fusion", "audio token -> decoder", "queries -> mask head"}
+    assert {(r["path"], r["mode"]) for r in report["paths"]} == {(n, m) for n in names for m in ("swap", "zero")}
+    clean = report["clean_jaccard"]["mean"]
+    for row in report["paths"] + report["whole_audio"]:
+        assert row["drop"] == pytest.approx(clean - row["jaccard"], abs=1e-9) and row["drop_ci95"][0] <= row["drop"] <= row["drop_ci95"][1]
+    assert all(check["ok"] for check in report["completeness"].values())
+    record = [r for r in load_records(store) if r["kind"] == "pathways"][-1]
+    assert record["provenance"]["weights_sha256"] and record["paths"] == report["paths"]
+    assert cli.main(args) == 0 and "completeness (zero)" in capsys.readouterr().out
+
+    source = tmp_path / "plain.py"
+    source.write_text("from torch import nn\n\n\nclass Plain(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                      "        self.conv = nn.Conv2d(3, 1, 1)\n\n    def forward(self, image, audio):\n        return self.conv(image)\n\n\n"
+                      "def make():\n    return Plain()\n")
+    code = cli.main(["pathways", f"{source}:make", "--size", "64", "--videos", "20", "--frames", "2", "--results", str(store)])
+    err = capsys.readouterr().err
+    assert code == 2 and "declares no audio paths" in err and len(err.strip().splitlines()) == 1

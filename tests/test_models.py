@@ -56,6 +56,26 @@ def test_zoo_model_batch_one_and_two(name, small_inputs):
     assert torch.isfinite(both).all()
     # frames are independent samples: batch 1 gives what batch 2 gives for the same frame
     torch.testing.assert_close(one[0], both[0], rtol=1e-4, atol=1e-4)
+    _declared_audio_paths_are_complete(model, image, audio)
+
+
+def _declared_audio_paths_are_complete(model, image, audio):
+    """Issue #28 item 4: patching every declared audio path with a donor run's tensors (the other
+    frame's audio) reproduces the donor run's output. Zero-initialised weights (TPAVI's output
+    projection) are filled first, so that the output depends on the audio and the check can fail."""
+    from avsbench_kit.probes.pathways import completeness, declared_paths
+    from avsbench_kit.probes.pathways import run as patched_run
+
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() > 0 and not p.any():
+                p.normal_(0, 0.05)
+    paths = declared_paths(model)
+    clean, _ = patched_run(model, image, audio, paths)
+    donor_out, kept = patched_run(model, image, audio.flip(0), paths)
+    assert (clean - donor_out).abs().max() > 1e-3  # the audio matters
+    every, _ = patched_run(model, image, audio, paths, kept)
+    assert completeness(every, donor_out) <= 1e-5
 
 
 @pytest.mark.parametrize("name,overrides", VARIANTS, ids=lambda v: str(v))

@@ -145,6 +145,12 @@ class AVSBenchFrames(torch.utils.data.Dataset):
         audio = self._audio(ref)[ref.audio_index].unsqueeze(0)
         return image, audio, mask, {"video": ref.video, "frame": ref.index}
 
+    def sounding_label(self, n: int) -> str:
+        """What frame ``n``'s audio is the sound of: its S4 category (the folder above the video's);
+        MS3 and AVSS name no per-frame class, so the video stands for it."""
+        ref = self.frames[n]
+        return ref.image.parent.parent.name if self.subset == "s4" else ref.video
+
     def audio(self, n: int) -> Tensor:
         """Frame ``n``'s log-mel example ``[1, 96, 64]`` alone (no image or mask read)."""
         ref = self.frames[n]

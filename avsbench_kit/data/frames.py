@@ -36,6 +36,12 @@ class SyntheticFrames(torch.utils.data.Dataset):
         """Frame ``n``'s model input ``[1, 96, 64]``: its own second of audio through the front end."""
         return self._audio(self._frame(n).waveform)
 
+    def sounding_label(self, n: int) -> tuple[str, ...]:
+        """What frame ``n``'s audio is the sound of: its sounding classes (no frame is rendered)."""
+        from avsbench_kit.data.synthetic import sounding_classes
+
+        return sounding_classes(self.subset, self.seed, self.items[n][0])
+
     def _audio(self, waveform: np.ndarray) -> Tensor:
         if self.front_end == "cavp":  # a synthetic frame carries its own second: CAVP's transform of it (no clip crop)
             from avsbench_kit.audio_cavp import log_mel

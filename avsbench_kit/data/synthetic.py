@@ -93,6 +93,12 @@ def _video_layout(subset: str, seed: int, video: int) -> tuple[list[int], list[t
     return objects, centres, sounding
 
 
+def sounding_classes(subset: str, seed: int, video: int) -> tuple[str, ...]:
+    """The classes of a video's sounding objects (what its audio is the mixture of), sorted."""
+    objects, _, sounding = _video_layout(subset, seed, video)
+    return tuple(sorted(CLASSES[objects[i]][0] for i in sounding))
+
+
 def synthetic_frame(subset: str, seed: int, video: int, frame: int, size: int = 224) -> SyntheticFrame:
     if subset not in SUBSETS:
         raise ValueError(f"subset must be one of {SUBSETS}, got {subset!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from avsbench_kit.models.backbones import build_backbone
-from avsbench_kit.models.base import AVSModel
+from avsbench_kit.models.base import AudioPath, AVSModel
 from avsbench_kit.models.decoder import ElfDecoder
 from avsbench_kit.models.mask_head import InputProjection, MaskHead
 from avsbench_kit.models.vggish import VGGish
@@ -23,6 +23,9 @@ class AVESFormer(AVSModel):
     }
     # the decoder's fusion: pixels (rows) attend to the audio queries (keys); figures 7, 8 and 9 draw these maps
     audio_visual_sites = (("decoder.stages.*.fusion*", "pixels-audio"),)
+    # where audio-derived tensors enter the rest of the network (`avskit pathways` patches each one)
+    audio_paths = (AudioPath("queries -> decoder fusion", "decoder", 1), AudioPath("audio token -> decoder", "decoder", 2),
+                   AudioPath("queries -> mask head", "mask_head", 2))
 
     def __init__(self, backbone: str = "resnet50", qg: str = "pqg", fusion: str = "cross_attention", stages: str = "CTT",
                  queries: int = 16, classes: int = 1, backbone_weights: str | None = None, vggish_weights: str | None = None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import Tensor, nn
 
 from avsbench_kit.errors import UserError
@@ -22,16 +24,29 @@ def check_inputs(image: Tensor, audio: Tensor) -> None:
         raise UserError(f"image batch {image.shape[0]} and audio batch {audio.shape[0]} differ (one 0.96 s example per frame)")
 
 
+@dataclass(frozen=True)
+class AudioPath:
+    """One route of the audio: argument ``arg`` (a position after ``self``, or a keyword) of
+    ``module``'s ``method`` (the sub-module's dotted name; "" is the model itself)."""
+
+    name: str
+    module: str
+    arg: int | str
+    method: str = "forward"
+
+
 class AVSModel(nn.Module):
     """Base of the zoo's models: ``forward(image [B,3,H,W], audio [B,1,96,64]) -> logits [B,classes,H,W]``.
 
     ``parts`` names the model's natural top-level parts in data-flow order (the rows of a
     parameter or runtime breakdown); ``breakdown_groups`` gathers modules spread over the tree
-    (every fusion sub-layer) into one more row.
+    (every fusion sub-layer) into one more row. ``audio_paths`` names the tensors through which
+    audio-derived information enters the rest of the network (`avskit pathways` patches each).
     """
 
     parts: tuple[str, ...] = ()
     breakdown_groups: dict[str, tuple[str, ...]] = {}  # extra breakdown rows: name -> module path patterns
+    audio_paths: tuple[AudioPath, ...] = ()
 
     def forward(self, image: Tensor, audio: Tensor) -> Tensor:
         check_inputs(image, audio)
