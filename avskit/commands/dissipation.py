@@ -11,7 +11,7 @@ from rich.table import Table
 
 from avsbench_kit.errors import UserError
 from avskit.commands.console import bar_columns, err, out, print_json, short_reason
-from avskit.commands.options import JsonFlag, ResultsOption, SetOption
+from avskit.commands.options import JsonFlag, ProbeVideosOption, ResultsOption, SetOption
 
 
 def dissipation(
@@ -28,7 +28,7 @@ def dissipation(
     frames: Annotated[int, typer.Option(min=1, help="With --data: test frames to probe, spread evenly over the split.")] = 64,
     size: Annotated[int, typer.Option(min=32, help="Frame height and width (a multiple of 32): the one frame's (resized to it), or "
                                                    "with --data every frame's.")] = 224,
-    videos: Annotated[int, typer.Option(min=7, help="With --data synthetic:*: videos in the benchmark (70/15/15 train/val/test).")] = 200,
+    videos: ProbeVideosOption = 200,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:

@@ -27,6 +27,8 @@ ResultsOption = Annotated[Optional[str], typer.Option(metavar="PATH", help="Reco
 DeviceOption = Annotated[str, typer.Option(help="cpu or cuda.")]
 SeedsOption = Annotated[str, typer.Option(metavar="SEEDS", help="With --train: train each model once per seed, e.g. 0,1,2; J and F "
                                                                  "are shown as mean and sd over them.")]
+ProbeVideosOption = Annotated[int, typer.Option("--videos", min=7, help="With --data synthetic:*: videos in the benchmark "
+                                                                                  "(70/15/15 train/val/test).")]
 ThreadsOption = Annotated[Optional[int], typer.Option(help="CPU threads (torch.set_num_threads); default: torch's.")]
 
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from avskit.commands.console import bar_columns, err, out, print_json
-from avskit.commands.options import DataOption, JsonFlag, ResultsOption, SetOption, SubsetOption
+from avskit.commands.options import DataOption, JsonFlag, ProbeVideosOption, ResultsOption, SetOption, SubsetOption
 
 
 def pathways(
@@ -22,7 +22,7 @@ def pathways(
     frames: Annotated[int, typer.Option(min=2, help="Test frames, spread evenly over the split; the swap donors are drawn among them.")] = 16,
     size: Annotated[int, typer.Option(min=32, help="Frame height and width (a multiple of 32); a checkpoint's training size for "
                                                    "trained maps (the recipe's is 64).")] = 224,
-    videos: Annotated[int, typer.Option(min=7, help="With --data synthetic:*: videos in the benchmark (70/15/15 train/val/test).")] = 200,
+    videos: ProbeVideosOption = 200,
     results: ResultsOption = None,
     json_out: JsonFlag = False,
 ) -> None:
