@@ -146,6 +146,7 @@ def test_train_and_eval_commands(capsys, tmp_path):
     assert code == 0 and json.loads(captured.out)["initial_weights"] and "initial (untrained) weights" in captured.err
     records = load_records(tmp_path / "r.jsonl")
     assert len(records) == 6 and records[0]["provenance"]["data"] == "synthetic:s4"
+    _pathways_on_the_trained_checkpoint_and_a_model_without_paths(capsys, tmp_path)  # the checkpoint trained above
 
 
 @pytest.mark.parametrize("args,message", [
@@ -254,7 +255,7 @@ def test_frozen_weights_that_differ_are_refused(tmp_path):
         load_checkpoint(ckpt, model)
 
 
-def test_pathways_on_a_trained_checkpoint_and_a_model_without_paths(capsys, tmp_path):
+def _pathways_on_the_trained_checkpoint_and_a_model_without_paths(capsys, tmp_path):
     """Issue #28 item 4: `avskit pathways` on a tiny trained checkpoint, swap and zero, each declared
     path with J patched, the drop and its CI, the completeness check OK, a `pathways` record; a
     model reference that declares no paths is one line and exit 2."""
@@ -262,11 +263,7 @@ def test_pathways_on_a_trained_checkpoint_and_a_model_without_paths(capsys, tmp_
 
     from avskit import cli
 
-    store = tmp_path / "r.jsonl"
-    code = cli.main(["train", "avesformer-r18", "--data", "synthetic:s4", "--size", "64", "--videos", "8", "--steps", "2", "--batch", "2",
-                     "--val-every", "0", "--out", str(tmp_path / "run"), "--results", str(store), "--json"])
-    assert code == 0, capsys.readouterr().err
-    capsys.readouterr()
+    store = tmp_path / "pathways.jsonl"
     args = ["pathways", "avesformer-r18", "--set", f"weights={tmp_path / 'run' / 'last.pt'}", "--size", "64", "--videos", "20",
             "--frames", "4", "--results", str(store)]
     code = cli.main([*args, "--json"])
