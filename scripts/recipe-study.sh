@@ -2,7 +2,7 @@
 # The ablation recipe's seed study (issue #16 item 3): avesformer-r18 on synthetic S4, five seeds with
 # audio and three audio-blind, one run after another, each with its validation curve. Resumable: a
 # finished run (its JSON report exists) is skipped, an interrupted one resumes from its checkpoint.
-# Usage: [SUBSET=ms3] [SEEDS="0 1 2 3 4"] [BLIND_SEEDS="0 1 2"] scripts/recipe-study.sh [OUT_DIR]   (default runs/recipe); the GEMM
+# Usage: [SUBSET=ms3] [STEPS=600] [KEEP_LAST=1] [SEEDS="0 1 2 3 4"] [BLIND_SEEDS="0 1 2"] scripts/recipe-study.sh [OUT_DIR]   (default runs/recipe); the GEMM
 # probe, the wall time and the CPU are written into each run's JSON report. SEEDS=0 BLIND_SEEDS= reruns
 # one seed, e.g. on another CPU kind, to check that runs agree across machines.
 set -euo pipefail
@@ -31,7 +31,8 @@ report["study"] = {"probe_before_gmacs": float(before), "probe_after_gmacs": flo
 json.dump(report, open(path, "w"), indent=1)
 PY
   mv "$out/$name.partial" "$out/$name.json"
-  rm -f "$out/ckpt-$name/last.pt"  # 108 MB each; the report and the records keep what the study needs
+  # 108 MB each; the report and the records keep what the study needs. KEEP_LAST=1 keeps it (pathways, probes)
+  [ -n "${KEEP_LAST:-}" ] || rm -f "$out/ckpt-$name/last.pt"
 }
 for seed in ${SEEDS-0 1 2 3 4}; do run "s$seed" "$seed"; done
 for seed in ${BLIND_SEEDS-0 1 2}; do run "s$seed-audio-blind" "$seed" --audio-blind; done
