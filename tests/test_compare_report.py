@@ -11,7 +11,7 @@ from avsbench_kit.spec import make_spec
 from avskit.analyses import compare, report, tables
 from avskit.analyses.compare import MeasureOptions, measure
 
-from helpers import run
+from helpers import run, save_only
 
 # ---- sweeps ----------------------------------------------------------------------------------------
 
@@ -183,27 +183,9 @@ def test_render_is_a_pure_function_of_records(rendered, tmp_path):
     assert _files(again) == _files(first)
 
 
-def _save_only(monkeypatch, *stems):
-    """For a test of the tables, the README or one figure: the other figures are built but not saved
-    (saving is most of a render's time; every figure is checked on the `rendered` fixture)."""
-    import matplotlib.pyplot as plt
-
-    from avskit.analyses import attention_figures, figure_io, figures
-
-    save = figure_io.save_figure
-
-    def some(fig, stem, *args, **kwargs):
-        if Path(stem).name in stems:
-            return save(fig, stem, *args, **kwargs)
-        plt.close(fig)
-        return []
-    for module in (figure_io, figures, attention_figures):
-        monkeypatch.setattr(module, "save_figure", some)
-
-
 def test_changing_one_record_changes_its_cells(rendered, tmp_path, monkeypatch):
     records, first = rendered
-    _save_only(monkeypatch, "fig1_accuracy_latency")
+    save_only(monkeypatch, "fig1_accuracy_latency")
     changed = json.loads(json.dumps(records))
     for r in changed:
         if r["kind"] == "latency" and r["model"] == "avsegformer-r50" and r["provenance"]["size"] == 224:
@@ -250,7 +232,7 @@ def test_tables_label_reported_beside_measured(rendered):
 
 
 def test_gpu_records_add_a_gpu_column(tmp_path, monkeypatch):
-    _save_only(monkeypatch)
+    save_only(monkeypatch)
     report.render(fake_records() + fake_records("cuda", scale=0.05), tmp_path)
     header = (tmp_path / "tables" / "table3.csv").read_text().splitlines()[0]
     assert "latency ms, cpu (measured)" in header and "latency ms, cuda (measured)" in header
@@ -348,8 +330,8 @@ def test_trained_ablation_with_seeds_localisation_and_reuse(capsys, tmp_path):
     again, everything is read back. (The audio-blind control's runs: tests/test_recipe.py, through
     `report --train`; the validation curve: tests/test_engine.py.)"""
     store = tmp_path / "records.jsonl"
-    args = ["compare", "--fusion", "tpavi,cross_attention", "--base", "avesformer-r18", "--train", "synthetic:s4", "--steps", "4",
-            "--seeds", "0,1", "--videos", "7", "--probe-frames", "4", "--batch", "2", "--val-every", "0", "--measure", "none",
+    args = ["compare", "--fusion", "tpavi,cross_attention", "--base", "avesformer-r18", "--train", "synthetic:s4", "--steps", "2",
+            "--seeds", "0,1", "--videos", "7", "--probe-frames", "3", "--batch", "2", "--val-every", "0", "--measure", "none",
             "--results", str(store), "--json"]
     code, out, err = run(capsys, *args)
     assert code == 0, err
@@ -362,7 +344,7 @@ def test_trained_ablation_with_seeds_localisation_and_reuse(capsys, tmp_path):
         assert set(row["seeds"]) == {"0", "1"} and row["jaccard_sd"] is not None and 0 <= row["jaccard"] <= 1
         for seed in ("0", "1"):
             attention = row["seeds"][seed]["attention"]
-            assert attention["site"].startswith("decoder.stages.2.layers.1.fusion") and attention["frames"] == 4
+            assert attention["site"].startswith("decoder.stages.2.layers.1.fusion") and attention["frames"] == 3
             assert 0 <= attention["dissipated_share"] <= 1 and attention["energy_ratio"] is not None
         assert row["trained_energy_ratio"] > 0 and row["trained_energy_ratio_sd"] is not None
     probes = [r for r in load_records(store) if r["kind"] == "attention_frames"]
@@ -395,7 +377,7 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     append_records([untrained], store)  # stands for the 224 x 224 random-weight maps, made elsewhere
     found = report.trained_checkpoints(load_records(store))
     assert set(found) == {"avesformer-r18", "avesformer-r18[fusion=tpavi]"}
-    assert found["avesformer-r18"]["frame"] == (64, 6) and found["avesformer-r18"]["steps"] == 4  # 7 videos: video 6 is the test split
+    assert found["avesformer-r18"]["frame"] == (64, 6) and found["avesformer-r18"]["steps"] == 2  # 7 videos: video 6 is the test split
     report._maps(store, lambda m: None)
     record = report._maps_record(load_records(store), trained=True)
     data, prov = record["data"], record["provenance"]
@@ -419,7 +401,7 @@ def _trained_maps_are_drawn_from_the_checkpoints(store, tmp_path):
     render_maps(data, rgb, tmp_path / "figs", {})
     meta = json.loads(Image.open(tmp_path / "figs" / "fig8_fusion_maps.png").info["Description"])
     assert {c["sha256"] for c in meta["checkpoints"]} == set(shas.values())
-    assert meta["weights"].startswith("trained: ") and "4 steps" in meta["weights"] and "J 0." in meta["weights"]
+    assert meta["weights"].startswith("trained: ") and "2 steps" in meta["weights"] and "J 0." in meta["weights"]
     svg = (tmp_path / "figs" / "fig8_fusion_maps.svg").read_text()
     assert "[trained]" in svg and "[untrained]" in svg and "cIoU" in svg
     assert "UNTRAINED: random weights" in (tmp_path / "figs" / "fig7_decoder_layers.svg").read_text()  # no checkpoint at all

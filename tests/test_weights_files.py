@@ -189,8 +189,10 @@ def test_wrong_weights_file_is_one_line_and_writes_nothing(tmp_path, kind, avski
 def test_eval_and_report_with_released_checkpoints_on_synth_output(tmp_path, avsegformer_file, capsys, monkeypatch):
     """The whole measured-accuracy path: synthetic data in the AVSBench layout, released-format
     checkpoints under the releases' file names, eval with a bar, then report --eval-data --weights-dir
-    (in this process: the path is the point, not the process)."""
-    from helpers import run
+    (in this process: the path is the point, not the process; the figures are built, not saved)."""
+    from helpers import run, save_only
+
+    save_only(monkeypatch)
 
     def avskit(*args, cwd=None):
         code, out, err = run(capsys, *args)
