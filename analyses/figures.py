@@ -22,6 +22,7 @@ from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
 from avskit.analyses.breakdown_groups import GROUP_COLOURS, OUTSIDE_COLOUR, PART_GROUPS, _groups
 from avskit.analyses.figure_io import save_figure
+from avskit.analyses.instruments import instrument_check_figure, pathways_figure
 from avskit.analyses.latency_runs import latencies, one_session
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, params_record, released_eval_record, train_record
 
@@ -398,7 +399,8 @@ def attention_over_training(records: list[dict]):
 FIGURES = {"fig1_accuracy_latency": fig1, "fig1_training_curves": fig1_training_curves,
            "fig3_runtime_breakdown": fig3, "scaling_input_size": scaling_size,
            "scaling_queries": scaling_queries, "localisation_by_variant": localisation_by_variant,
-           "attention_over_training": attention_over_training}
+           "attention_over_training": attention_over_training, "instrument_check": instrument_check_figure,
+           "pathways": pathways_figure}
 
 
 # the kinds of record each figure reads: its footer names the commits, torch versions and devices of
@@ -406,7 +408,8 @@ FIGURES = {"fig1_accuracy_latency": fig1, "fig1_training_curves": fig1_training_
 FIGURE_KINDS = {"fig1_accuracy_latency": ("latency", "params", "train"), "fig1_training_curves": ("train",),
                 "fig3_runtime_breakdown": ("latency",), "scaling_input_size": ("latency",),
                 "scaling_queries": ("latency",), "localisation_by_variant": ("train", "attention_frames"),
-                "attention_over_training": ("train",)}
+                "attention_over_training": ("train",), "instrument_check": ("train", "attention_frames"),
+                "pathways": ("pathways",)}
 
 
 def draw(records: list[dict], out: Path, provenance: Callable[[list[dict]], dict[str, Any]]) -> list[str]:

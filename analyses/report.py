@@ -22,6 +22,7 @@ from avsbench_kit.results import ensure_writable_folder, load_records, same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import figures, latency_runs, tables
 from avskit.analyses.compare import MeasureOptions, Sweep, measure, train_tasks
+from avskit.analyses.instruments import REPORT_TABLES, pathway_records
 from avskit.analyses.launch import LaunchOptions, MeasureJob, submit
 from avskit.analyses.variants import variants
 
@@ -232,6 +233,8 @@ def select(records: list[dict]) -> list[dict]:
                     keep(r)
     keep(_maps_record(records))
     keep(_maps_record(records, trained=True))
+    for record in pathway_records(records):  # the pathways table and figure: the latest per checkpoint and data
+        keep(record)
     return [r for r in records if id(r) in wanted]
 
 
@@ -272,7 +275,7 @@ def render(records: list[dict], out: Path, maps: str = "trained") -> list[str]:
 
     used = select(records)
     written = []
-    for make in tables.TABLES:
+    for make in REPORT_TABLES:
         table = make(used)
         for ext, text in (("md", tables.to_markdown(table)), ("tex", tables.to_latex(table)), ("csv", tables.to_csv(table))):
             written.append(_write(out / "tables" / f"{table.name}.{ext}", text))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from avsbench_kit.spec import make_spec
 from avskit.analyses import latency_runs, tables
+from avskit.analyses.instruments import REPORT_TABLES
 from avskit.analyses.summaries import effect
 
 FIGURE_NOTES = {
@@ -39,6 +40,13 @@ FIGURE_NOTES = {
     "attention_over_training": "The trained base's runs (`--val-every`): validation J and, on 16 fixed validation frames, the energy "
     "ratio, row diversity and dissipated share of its last audio-to-visual site at each validation step, one line per seed: whether "
     "dissipation appears or fades as the model learns. Empty until such runs exist.",
+    "instrument_check": "The localisation scores on their controls (the table `instrument_check`): per seed, the query chosen on "
+    "validation frames (filled) and the mean over queries (hollow), for the positive control whose map was supervised toward the "
+    "sounding object, the base and the audio-blind control; red: chance. A score is believed only where the positive control "
+    "moves it. Rows without a probed checkpoint say so.",
+    "pathways": "`avskit pathways` on each probed checkpoint: the drop in J when one audio path's tensor comes from another class's "
+    "audio (left) or from silence (right), with its 95% CI over frames; the hollow square is the whole audio swapped, the most a "
+    "path can carry; red: 0, the path carries nothing. Empty until a pathways record exists.",
 }
 
 TABLE_READING = {
@@ -51,6 +59,9 @@ TABLE_READING = {
     "table7": "Moving the convolution stage: the reported latency spread (11.8-14.9 ms) against the measured one.",
     "table8": "Queries are cheap: the latency column should grow slowly from 8 to 256.",
     "table9": "The backbone's share of the time, reported on a GPU and measured here.",
+    "instrument_check": "The positive control's chosen-query ROC-AUC must sit far above 0.5 and the other two rows near it; "
+    "only then does a near-chance score on a trained variant say something about the variant.",
+    "pathways": "A drop near the whole-audio drop: that path carries the audio to the mask; a drop near 0: it carries none.",
 }
 
 
@@ -232,7 +243,7 @@ def readme(records: list[dict], written: list[str], out: Path, maps_trained: boo
         "not measured yet (or not given by the paper).",
         "",
     ]
-    for make in tables.TABLES:
+    for make in REPORT_TABLES:
         table = make(records)
         lines += [f"- **{table.name}** ({table.title}): {table.notes} *How to read it:* {TABLE_READING[table.name]}"]
     findings = trained_findings(records)

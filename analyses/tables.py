@@ -131,7 +131,8 @@ def train_record(records: list[dict], spec: ModelSpec, metric: str = "jaccard", 
     """The run Figure 1's synthetic panel shows for ``spec``: seed 0, with audio; the latest one with a
     validation curve (its convergence can be judged), else the latest."""
     found = [r for r in matching(records, "train", spec.to_dict(), {"data": data}, metric)
-             if not r["provenance"].get("audio_blind") and r["provenance"].get("seed", 0) == 0]
+             if not r["provenance"].get("audio_blind") and not r["provenance"].get("supervise_attention")
+             and r["provenance"].get("seed", 0) == 0]  # the controls are not the model's run
     return _last([r for r in found if r.get("val_curve")] or found)
 
 
@@ -432,6 +433,8 @@ def _cell(column: str, value: Any) -> str:
     if isinstance(value, float):
         if column.startswith("seeds"):
             return str(int(value))  # a count (a float only because the column has gaps)
+        if any(k in column for k in ("ROC-AUC", "cIoU", "J patched", "clean J")):
+            return f"{value:.3f}"  # scores on 0-1 (a J in percent elsewhere)
         return f"{value:.2f}" if ("ratio" in column or "share" in column) else f"{value:.1f}"
     return str(value)
 

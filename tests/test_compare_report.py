@@ -149,11 +149,13 @@ def fake_records(device: str = "cpu", scale: float = 1.0) -> list[dict]:
     return records
 
 
-EXPECTED = ([f"tables/table{i}.{ext}" for i in range(3, 10) for ext in ("md", "tex", "csv")]
+EXPECTED = ([f"tables/{name}.{ext}" for name in [f"table{i}" for i in range(3, 10)] + ["instrument_check", "pathways"]
+             for ext in ("md", "tex", "csv")]
             + [f"figures/{stem}.{ext}" for stem in ("fig1_accuracy_latency", "fig3_runtime_breakdown", "fig4a_query_attention",
                                                     "fig7_decoder_layers", "fig8_fusion_maps", "fig9_pqg_queries",
                                                     "scaling_input_size", "scaling_queries", "latency_distributions", "localisation_by_variant",
-                                                    "attention_over_training", "fig1_training_curves")
+                                                    "attention_over_training", "fig1_training_curves",
+                                                    "instrument_check", "pathways")
                for ext in ("png", "svg")]
             + ["README.md", "records.jsonl"])
 
