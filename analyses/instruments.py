@@ -144,8 +144,9 @@ def pathways_figure(records: list[dict]):
     found = pathway_records(records)
     rows = []  # per checkpoint: a header row naming it, then one row per path
     for r in found:
-        rows += [(checkpoint_label(r), None)] + [(None, p) for p in dict.fromkeys(x["path"] for x in r["whole_audio"] + r["paths"])]
-    fig, axes = plt.subplots(1, 2, figsize=(12, 1.8 + 0.38 * max(4, len(rows))), squeeze=False, sharey=True)
+        rows += [(f"{checkpoint_label(r)}, clean J {r['clean_jaccard']['mean']:.3f}", None)] + [
+            (None, p) for p in dict.fromkeys(x["path"] for x in r["whole_audio"] + r["paths"])]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 1.8 + 0.38 * max(4, len(rows))), squeeze=False, sharey=True, sharex=True)
     if not rows:
         axes[0][0].text(0.5, 0.5, "no pathways record yet:\navskit pathways MODEL --set weights=CHECKPOINT --data synthetic:s4",
                         ha="center", va="center", transform=axes[0][0].transAxes, color="0.4", fontsize=9)
@@ -166,7 +167,7 @@ def pathways_figure(records: list[dict]):
                            facecolor="white" if whole else "tab:purple", edgecolor="tab:purple")
                 y += 1
         ax.axvline(0, color="tab:red", linestyle="--", linewidth=1)
-        ax.set_xlabel("drop in J: clean minus patched (measured)", fontsize=9)
+        ax.set_xlabel("drop in J, clean - patched (measured)", fontsize=9)
         ax.set_yticks(range(len(rows)), [c if c else f"{p}" for c, p in rows], fontsize=8)
         for tick, (c, _) in zip(ax.get_yticklabels(), rows, strict=False):  # the shared axis's labels: the left panel's
             tick.set_fontweight("bold" if c else "normal")
