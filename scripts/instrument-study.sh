@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #28's trained checkpoints, kept for the probes (pathways, selected-query localisation, the
+# Issue #28's trained checkpoints, kept for the probes (pathways, selected-query localisation; later the
 # report's mean maps): the positive control's seeds 1 and 2, then the seed-0 run of every Table 4 and
 # Table 5 variant with the audio-blind control, on synthetic S4 with the ablation recipe. Resumable:
 # `avskit compare` reuses every run its store already holds and resumes an interrupted one from its
