@@ -93,10 +93,17 @@ def pathway_records(records: list[dict]) -> list[dict]:
     return list(latest.values())
 
 
-def checkpoint_label(record: dict) -> str:
-    """A probed checkpoint as the table and figure name it: the variant, its data and its file's hash."""
+def checkpoint_label(record: dict, records: list[dict] = ()) -> str:
+    """A probed checkpoint as the table and figure name it: the variant, its data, and the training run
+    that made it (seed and steps, from a probe of ``records`` that names the same file) or the file's hash."""
     label = dataclasses.replace(spec_from_dict(record["spec"]), weights=None).label
     sha = record["provenance"].get("weights_sha256")
+    trained = next((r["provenance"]["trained"] for r in records if r.get("kind") == "attention_frames" and sha
+                    and r["provenance"].get("weights_sha256") == sha and r["provenance"].get("trained")), None)
+    if trained:
+        made = f"seed {trained.get('seed', 0)}, {trained.get('steps')} steps" + (", audio-blind" if trained.get("audio_blind") else "") \
+            + (", map supervised" if trained.get("supervise_attention") else "")
+        return f"{label} on {trained.get('data') or record['provenance'].get('data')} ({made}, sha256 {sha[:12]})"
     return f"{label} on {record['provenance'].get('data')}" + (f" (sha256 {sha[:12]})" if sha else " (random weights)")
 
 
@@ -113,7 +120,7 @@ def pathways(records: list[dict]) -> Table:
         clean = record["clean_jaccard"]
         complete = " / ".join(f"{m} {'OK' if c['ok'] else 'INCOMPLETE'}" for m, c in sorted(record["completeness"].items()))
         for path in dict.fromkeys(p for p, _ in by):
-            row = {"checkpoint": checkpoint_label(record), "frames": record["provenance"].get("frames"),
+            row = {"checkpoint": checkpoint_label(record, records), "frames": record["provenance"].get("frames"),
                    "clean J (measured)": clean["mean"], "path": path}
             for mode in ("swap", "zero"):
                 found = by.get((path, mode))
@@ -144,7 +151,7 @@ def pathways_figure(records: list[dict]):
     found = pathway_records(records)
     rows = []  # per checkpoint: a header row naming it, then one row per path
     for r in found:
-        rows += [(f"{checkpoint_label(r)}, clean J {r['clean_jaccard']['mean']:.3f}", None)] + [
+        rows += [(f"{checkpoint_label(r, records)}, clean J {r['clean_jaccard']['mean']:.3f}", None)] + [
             (None, p) for p in dict.fromkeys(x["path"] for x in r["whole_audio"] + r["paths"])]
     fig, axes = plt.subplots(1, 2, figsize=(13, 1.8 + 0.38 * max(4, len(rows))), squeeze=False, sharey=True, sharex=True)
     if not rows:

@@ -73,6 +73,11 @@ def test_pathways_table_and_figures(controls, tmp_path):
     assert mask_head["swap: drop [95% CI] (measured)"].startswith(f"{expected['drop']:.3f} [")
     assert mask_head["completeness"] == "swap OK / zero OK" and mask_head["checkpoint"].startswith("avesformer-r18 on synthetic:ms3")
     assert "No pathways record yet" in instruments.pathways([]).notes
+    probe = next(r for r in controls if r["kind"] == "attention_frames" and r["provenance"]["trained"].get("supervise_attention"))
+    named = copy.deepcopy(record)  # a pathways record of the positive control's checkpoint: named by the run that made it
+    named["provenance"]["weights_sha256"] = probe["provenance"]["weights_sha256"]
+    label = instruments.pathways([named] + controls).frame["checkpoint"].iloc[0]
+    assert label.startswith("avesformer-r18 on synthetic:s4 (seed 0, 600 steps, map supervised, sha256 ")
     for stem, fig in (("pathways", instruments.pathways_figure(measured)), ("instrument_check", instruments.instrument_check_figure(controls)),
                       ("pathways_empty", instruments.pathways_figure([]))):
         assert save_figure(fig, tmp_path / stem, {}, formats=("png",))
