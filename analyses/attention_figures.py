@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from avskit.analyses.figure_io import save_figure
+from avskit.analyses.figure_io import pyplot, save_figure
 
 CMAP = "viridis"  # perceptually uniform: equal steps look equal (jet made flat maps look sharp)
 KEY = "colour (viridis) within each panel: dark = its minimum, yellow = its maximum, range printed on it; dashed: the sounding object"
@@ -24,9 +24,6 @@ def render_maps(data: dict[str, Any], rgb: np.ndarray, out: Path, provenance: di
     """The four attention figures from ``collect_maps`` data: the same data, the same bytes. Maps from
     trained checkpoints name them (label, seed, steps, J, SHA-256) in the footer and the metadata;
     maps from random weights say "untrained" in their titles."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     provenance = {"tool": "avskit", "base_model": data["base_model"], "input": data["input"], "weights": data["weights"], **provenance}
     trained = "checkpoints" in data
     written = []
@@ -115,7 +112,7 @@ def _from(panel: dict | str | None) -> str:
 
 
 def _fig4a(data: dict, rgb: np.ndarray, mask: np.ndarray | None = None):
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), gridspec_kw={"width_ratios": [1.3, 1]})
     im = axes[0].imshow(np.asarray(data["qg"]["probs"]), aspect="auto", cmap="viridis", vmin=0, vmax=1)
@@ -138,7 +135,7 @@ def _fig4a(data: dict, rgb: np.ndarray, mask: np.ndarray | None = None):
 
 
 def _fig8(data: list, rgb: np.ndarray, mask: np.ndarray | None = None):
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(data), figsize=(3.2 * len(data), 4.0))
     for ax, entry in zip(axes, data, strict=True):
@@ -150,7 +147,7 @@ def _fig8(data: list, rgb: np.ndarray, mask: np.ndarray | None = None):
 
 
 def _fig9(data: list, rgb: np.ndarray, mask: np.ndarray | None = None, scores: list | None = None):
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cols = 4
     rows = math.ceil(len(data) / cols)
@@ -165,7 +162,7 @@ def _fig9(data: list, rgb: np.ndarray, mask: np.ndarray | None = None, scores: l
 
 
 def _fig7(data: list, rgb: np.ndarray, mask: np.ndarray | None = None):
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, len(data), figsize=(2.9 * len(data), 3.8))
     for i, (ax, entry) in enumerate(zip(axes, data, strict=True)):

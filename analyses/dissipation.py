@@ -28,7 +28,7 @@ from avsbench_kit.profiling.env import environment
 from avsbench_kit.results import ensure_writable_folder
 from avsbench_kit.spec import ModelSpec, front_end_of, make_spec, weights_for
 from avskit.analyses.attention_figures import render_maps
-from avskit.analyses.figure_io import save_figure
+from avskit.analyses.figure_io import pyplot, save_figure
 
 FUSIONS_SHOWN = ("dissipation", "tpavi", "cha", "sigmoid", "cross_attention")
 
@@ -123,13 +123,10 @@ def capture(spec: ModelSpec, sample: Sample) -> AttentionRecorder:
 def sites_heatmap(sites: list[dict[str, Any]], title: str):
     """The site-by-metric grid (seaborn): normalised entropy and row diversity per attention call,
     dissipated calls in red with their reason."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
     import seaborn as sns
 
+    plt = pyplot()
     rows = [f"{s['site'] or '(top level)'} #{s.get('call', 0)} ({s['kind']}, {s['n_queries']}x{s['n_keys']})" for s in sites]
     grid = pd.DataFrame({"normalised entropy": [s["entropy_norm"] for s in sites],
                          "row diversity": [s["row_diversity"] for s in sites]}, index=rows, dtype=float)

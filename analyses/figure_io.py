@@ -22,13 +22,22 @@ def _short_commits(commits: str, most: int = 3) -> str:
     return f"{len(short)} commits ({', '.join(short[:most])}, ...; all of them in the file's metadata)"
 
 
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend: every figure of the project is drawn through it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, stem: Path, provenance: dict, formats: tuple[str, ...] = ("png", "svg")) -> list[str]:
     """PNG and SVG (or ``formats``) with provenance in a footer and the metadata, byte-for-byte
     reproducible (no timestamps, fixed SVG ids); written to temporary names, then renamed."""
     import matplotlib
-    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
+    plt = pyplot()
     shown = {k: provenance[k] for k in ("commit", "torch", "device", "base_model", "weights", "input") if provenance.get(k)}
     if "commit" in shown:
         shown["commit"] = _short_commits(str(shown["commit"]))

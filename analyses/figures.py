@@ -21,7 +21,7 @@ from avsbench_kit.results import same_spec
 from avsbench_kit.spec import make_spec
 from avskit.analyses import tables
 from avskit.analyses.breakdown_groups import GROUP_COLOURS, OUTSIDE_COLOUR, PART_GROUPS, _groups
-from avskit.analyses.figure_io import save_figure
+from avskit.analyses.figure_io import pyplot, save_figure
 from avskit.analyses.instruments import instrument_check_figure, pathways_figure
 from avskit.analyses.latency_runs import latencies, one_session
 from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, devices, params_record, released_eval_record, train_record
@@ -29,15 +29,6 @@ from avskit.analyses.tables import BASE, REPORT_SIZE, TABLE3_ORDER, ZOO_ORDER, d
 COLOURS = {"avsbench-r50": "tab:blue", "avsegformer-r50": "tab:orange", "avesformer-r18": "tab:green", "avesformer-r50": "tab:red",
            "ecmvae-pvt": "tab:purple", "ecmvae-r50": "tab:pink", "catr-pvt": "tab:brown", "cavp-r50": "tab:olive"}
 SCALING_SIZES = (224, 288, 352, 416, 480, 512)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def pareto(points: list[tuple[float, float]]) -> list[int]:
@@ -82,7 +73,7 @@ def _accuracy_panel(ax, points: list[dict[str, Any]], ylabel: str, title: str, l
 
 
 def fig1(records: list[dict]):
-    plt = _pyplot()
+    plt = pyplot()
     devs = devices(records)
     dev = devs[-1] if devs else "cpu"  # a GPU when there is one: the paper's setting
     base = {}
@@ -147,7 +138,7 @@ def fig1_training_curves(records: list[dict]):
     its recipe, budget and verdict (tables.convergence); the J = 0.6 line a model must reach to count as learned."""
     from avskit.analyses.tables import CONVERGED_J
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(9, 4.8))
     drawn = 0
     for name in ZOO_ORDER:
@@ -177,7 +168,7 @@ def fig1_training_curves(records: list[dict]):
 
 
 def fig3(records: list[dict]):
-    plt = _pyplot()
+    plt = pyplot()
     devs = devices(records)
     names = list(TABLE3_ORDER)
     fig, axes = plt.subplots(len(devs) or 1, 1, figsize=(11, 1.6 + 0.75 * len(names) * max(1, len(devs))), squeeze=False)
@@ -220,7 +211,7 @@ def scaling_sizes(records: list[dict], device: str) -> list[int]:
 
 
 def scaling_size(records: list[dict]):
-    plt = _pyplot()
+    plt = pyplot()
     devs = devices(records)
     fig, axes = plt.subplots(1, max(1, len(devs)), figsize=(6.5 * max(1, len(devs)), 4.4), squeeze=False)
     for ax, dev in zip(axes[0], devs or ["cpu"], strict=True):
@@ -243,7 +234,7 @@ def scaling_size(records: list[dict]):
 
 
 def scaling_queries(records: list[dict]):
-    plt = _pyplot()
+    plt = pyplot()
     devs = devices(records)
     fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.4))
     for dev, marker in zip(devs, ("o", "s", "^", "D"), strict=False):  # a marker per device, four at most
@@ -280,7 +271,7 @@ def localisation_by_variant(records: list[dict]):
     from avsbench_kit.stats import mean_ci
     from avskit.analyses.tables import TRAINED_BASE, seed_runs
 
-    plt = _pyplot()
+    plt = pyplot()
     rows, names = [], {}
     for table, axis, values in (("Table 4", "qg", paper.TABLE4_QG), ("Table 5", "fusion", paper.TABLE5_FUSION),
                                 ("Table 7", "stages", paper.TABLE7_STAGES)):
@@ -361,7 +352,7 @@ def attention_over_training(records: list[dict]):
     the dissipated share, against the training step; one line per seed."""
     from avskit.analyses.tables import TRAINED_BASE
 
-    plt = _pyplot()
+    plt = pyplot()
     runs = training_curves(records)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
     panels = (("val J", lambda p, a: p.get("jaccard")), ("energy ratio (chance 1)", lambda p, a: a and a.get("energy_ratio")),
@@ -444,7 +435,7 @@ def latency_distributions(panels: list[tuple[str, list[dict[str, Any]]]], title:
     import pandas as pd
     import seaborn as sns
 
-    plt = _pyplot()
+    plt = pyplot()
     panels = [(t, c) for t, c in panels if c] or [("no latency records yet", [])]
     heights = [max(1, len(c)) * 0.45 + 0.9 for _, c in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, sum(heights) + 0.8), gridspec_kw={"height_ratios": heights}, dpi=110,

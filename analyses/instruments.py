@@ -12,6 +12,7 @@ from avsbench_kit.recipe import RECIPE_KEYS, identity_of, same_run
 from avsbench_kit.results import matching
 from avsbench_kit.spec import make_spec, spec_from_dict
 from avsbench_kit.stats import mean_ci, mean_sd
+from avskit.analyses.figure_io import pyplot
 from avskit.analyses.summaries import trained_attention
 from avskit.analyses.tables import MISSING, SYNTHETIC_DATA, TABLES, TRAINED_BASE, Table, _frame, seed_runs
 
@@ -143,10 +144,7 @@ REPORT_TABLES = (*TABLES, instrument_check, pathways)  # every table the report 
 def pathways_figure(records: list[dict]):
     """The drops of every probed checkpoint's paths, both modes side by side, with their CIs and the
     whole-audio drop as each checkpoint's reference; 0 (the path carries nothing) dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     found = pathway_records(records)
     rows = []  # per checkpoint: a header row naming it, then one row per path
@@ -200,10 +198,7 @@ INSTRUMENT_PANELS = (("ROC-AUC", "roc_auc", 0.5, (0.0, 1.0)), ("energy ratio", "
 def instrument_check_figure(records: list[dict]):
     """The three controls' last-fusion maps, scored: per seed the query chosen on validation frames
     (filled) and the mean over queries (hollow), each panel with its chance line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     runs = control_runs(records)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.4), squeeze=False, sharey=True)
